@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Bootstrap and run the project on a fresh clone: `python3 dev.py up` or `python3 dev.py test`.
+
+Standard library only, so it runs before anything is installed. It creates `.venv` with the newest
+suitable Python it can find (3.13, the version the app targets in Azure, else the running one if it is
+3.11+), installs requirements-dev.txt and the local stack's npm packages when their inputs changed,
+then hands over to the venv's interpreter.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+NODE_DIR = ROOT / "devstack" / "node"
+PREFERRED = (3, 13)
+MINIMUM = (3, 11)
+
+USAGE = """usage: python3 dev.py COMMAND [ARGS...]
+  up [ARGS]     start the local Azure stack and serve the app (python -m devstack up --help)
+  test [ARGS]   run lint, type checks and the whole test suite (extra ARGS go to pytest)
+  setup         only create .venv and install Python and npm dependencies
+  python ARGS   run the venv's python"""
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    command, args = argv[0], argv[1:]
+    python = ensure_venv()
+    ensure_python_packages(python)
+    ensure_node_packages()
+    if command == "setup":
+        return 0
+    if command == "up":
+        return run([python, "-m", "devstack", "up", *args])
+    if command == "test":
+        return run_tests(python, args)
+    if command == "python":
+        return run([python, *args])
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+def run_tests(python: str, pytest_args: list[str]) -> int:
+    steps = [
+        [python, "-m", "ruff", "check", "."],
+        [python, "-m", "ruff", "format", "--check", "."],
+        [python, "-m", "mypy"],
+        [python, "-m", "pytest", *pytest_args],
+    ]
+    for step in steps:
+        code = run(step)
+        if code != 0:
+            return code
+    return 0
+
+
+def run(cmd: list[str]) -> int:
+    print("+", " ".join(cmd), flush=True)
+    try:
+        return subprocess.call(cmd, cwd=ROOT)
+    except KeyboardInterrupt:
+        return 130
+
+
+def ensure_venv() -> str:
+    python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if not python.exists():
+        base = find_base_python()
+        print(f"creating .venv with {base}", flush=True)
+        subprocess.check_call([base, "-m", "venv", str(VENV)])
+    return str(python)
+
+
+def find_base_python() -> str:
+    """The app targets 3.13; pyenv installs it without putting it on PATH, so look by path too."""
+    candidates = [shutil.which("python3.13") or ""]
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.13*/bin/python3.13"), reverse=True)
+    for candidate in filter(None, candidates):
+        if version_of(candidate) >= PREFERRED:
+            return candidate
+    if sys.version_info[:2] >= MINIMUM:
+        return sys.executable
+    sys.exit(f"Python {MINIMUM[0]}.{MINIMUM[1]}+ is required (3.13 preferred); found {sys.version.split()[0]}")
+
+
+def version_of(python: str) -> tuple[int, int]:
+    try:
+        out = subprocess.check_output([python, "-c", "import sys; print(*sys.version_info[:2])"], text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return (0, 0)
+    major, minor = out.split()
+    return (int(major), int(minor))
+
+
+def ensure_python_packages(python: str) -> None:
+    inputs = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
+    stamp = VENV / ".requirements.sha256"
+    if is_current(stamp, inputs):
+        return
+    subprocess.check_call([python, "-m", "pip", "install", "--quiet", "-r", "requirements-dev.txt"], cwd=ROOT)
+    stamp.write_text(digest(inputs))
+
+
+def ensure_node_packages() -> None:
+    inputs = [NODE_DIR / "package.json", NODE_DIR / "package-lock.json"]
+    stamp = NODE_DIR / "node_modules" / ".lock.sha256"
+    if is_current(stamp, inputs):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm (Node.js 20+) is required for Azurite and the Cosmos server; install Node.js and retry")
+    subprocess.check_call([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR)
+    stamp.write_text(digest(inputs))
+
+
+def is_current(stamp: Path, inputs: list[Path]) -> bool:
+    return stamp.exists() and stamp.read_text() == digest(inputs)
+
+
+def digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

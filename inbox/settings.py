@@ -1,0 +1,135 @@
+"""The app's configuration: one frozen object read from environment variables (app settings).
+
+Every field names its app setting, so the error for a missing or malformed value names it too, and
+the infra tests can compare the Bicep app settings against this module instead of a copied list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+CONTAINER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+# The values azure-identity accepts for AZURE_TOKEN_CREDENTIALS: a credential family or one credential.
+TOKEN_CREDENTIAL_CHOICES = frozenset(
+    {
+        "prod",
+        "dev",
+        "ManagedIdentityCredential",
+        "WorkloadIdentityCredential",
+        "EnvironmentCredential",
+        "AzureCliCredential",
+        "AzureDeveloperCliCredential",
+        "AzurePowerShellCredential",
+        "VisualStudioCodeCredential",
+    }
+)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and never echoes a secret."""
+
+
+def https_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.hostname:
+        raise SettingsError(f"{name} must be an https:// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than zero, got {value}")
+    return value
+
+
+def source_list(name: str, raw: str) -> tuple[str, ...]:
+    sources = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
+    if not sources:
+        raise SettingsError(f"{name} must list at least one source")
+    for source in sources:
+        if not SOURCE_NAME.fullmatch(source):
+            raise SettingsError(f"{name}: {source!r} is not a valid source name (pattern {SOURCE_NAME.pattern})")
+    return sources
+
+
+def container_name(name: str, raw: str) -> str:
+    if not CONTAINER_NAME.fullmatch(raw):
+        raise SettingsError(f"{name}: {raw!r} is not a valid blob container name")
+    return raw
+
+
+def non_empty(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise SettingsError(f"{name} must not be empty")
+    return raw.strip()
+
+
+def token_credentials(name: str, raw: str) -> str:
+    if raw not in TOKEN_CREDENTIAL_CHOICES:
+        raise SettingsError(f"{name} must be one of {sorted(TOKEN_CREDENTIAL_CHOICES)}, got {raw!r}")
+    return raw
+
+
+def setting(env: str, parse: Callable[[str, str], Any], default: str | None = None) -> Any:
+    return dataclasses.field(metadata={"env": env, "parse": parse, "default": default})
+
+
+@dataclass(frozen=True)
+class Settings:
+    key_vault_endpoint: str = setting("AZURE_KEY_VAULT_ENDPOINT", https_url)
+    blob_endpoint: str = setting("AZURE_STORAGE_BLOB_ENDPOINT", https_url)
+    cosmos_endpoint: str = setting("AZURE_COSMOS_ENDPOINT", https_url)
+    cosmos_database: str = setting("COSMOS_DATABASE", non_empty)
+    cosmos_container: str = setting("COSMOS_CONTAINER", non_empty)
+    sources: tuple[str, ...] = setting("WEBHOOK_SOURCES", source_list)
+    # Read by azure-identity itself; required here so a deployment without it fails on the first
+    # request with a clear message instead of silently probing a chain of credentials.
+    token_credentials: str = setting("AZURE_TOKEN_CREDENTIALS", token_credentials)
+    # Absent means the system-assigned identity.
+    client_id: str | None = setting("AZURE_CLIENT_ID", non_empty, default="")
+    events_container: str = setting("EVENTS_CONTAINER", container_name, default="events")
+    digests_container: str = setting("DIGESTS_CONTAINER", container_name, default="digests")
+    max_payload_bytes: int = setting("MAX_PAYLOAD_BYTES", positive_int, default=str(1024 * 1024))
+    secret_cache_seconds: int = setting("SECRET_CACHE_SECONDS", positive_int, default="300")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            name, parse, default = field.metadata["env"], field.metadata["parse"], field.metadata["default"]
+            raw = env.get(name, "").strip()
+            if raw:
+                values[field.name] = parse(name, raw)
+            elif default is None:
+                raise SettingsError(f"the app setting {name} is required but not set")
+            else:
+                values[field.name] = parse(name, default) if default else None
+        return cls(**values)
+
+
+def required_setting_names() -> frozenset[str]:
+    """App settings that have no default: every deployment must provide them."""
+    return frozenset(f.metadata["env"] for f in dataclasses.fields(Settings) if f.metadata["default"] is None)
+
+
+def all_setting_names() -> frozenset[str]:
+    return frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use (not at import, so indexing never fails on them)."""
+    return Settings.from_environment()
