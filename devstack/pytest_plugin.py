@@ -1,1 +1,32 @@
-"""pytest fixtures for the local Azure stack (filled in by the stack orchestration)."""
+"""pytest fixtures for the local Azure stack. Loaded with `-p devstack.pytest_plugin` (see pyproject).
+
+`devstack` is session-scoped: the first test that asks for it starts the stack on free ports, and it
+stops when the session ends (or, through the stdin pipe, when the test process dies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devstack.testing import IDENTITY_VARIABLES, StackInfo, StackProcess
+
+
+@pytest.fixture(scope="session")
+def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    stack = StackProcess(tmp_path_factory.mktemp("devstack"))
+    try:
+        yield stack.wait_ready()
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def identity_env(devstack: StackInfo, monkeypatch: pytest.MonkeyPatch) -> StackInfo:
+    """A clean slate for azure-identity: no token-endpoint variables from the developer's shell."""
+    for name in (*IDENTITY_VARIABLES, "AZURE_CLIENT_ID", "AZURE_TOKEN_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in devstack.network_environment().items():
+        monkeypatch.setenv(name, value)
+    return devstack

@@ -49,7 +49,9 @@ class Identity:
 @dataclass
 class Tenant:
     tenant_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     key_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property

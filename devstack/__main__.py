@@ -1,0 +1,114 @@
+"""`python -m devstack up`: start the local Azure stack and serve the app until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, Ports, RunningStack, StackOptions, start_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command != "up":
+        _parser().print_help()
+        return 2
+    options = StackOptions(
+        app_dir=args.app_dir.resolve(),
+        state_dir=args.state_dir.resolve(),
+        ports=Ports(
+            token=args.token_port,
+            keyvault=args.keyvault_port,
+            vault_proxy=args.proxy_port,
+            blob=args.blob_port,
+            cosmos=args.cosmos_port,
+            host_storage=args.host_storage_port,
+            functions=None if args.no_host else args.host_port,
+        ),
+        sources=args.sources,
+        seed_file=args.seed,
+        write_local_settings=not args.no_local_settings,
+        force_local_settings=args.force,
+        host_echo=None if args.quiet else sys.stdout,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_up(options, quiet=args.quiet, watch_stdin=args.exit_on_stdin_eof))
+    return 0
+
+
+async def _up(options: StackOptions, *, quiet: bool, watch_stdin: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
+            loop.add_signal_handler(signum, stop.set)
+    if watch_stdin:
+        _stop_at_stdin_eof(loop, stop)
+    stack = await start_stack(options)
+    if not quiet:
+        _print_summary(stack, options)
+    try:
+        await stop.wait()
+    finally:
+        (options.state_dir / "env.json").unlink(missing_ok=True)
+        await stack.stop()
+
+
+def _stop_at_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Used by the test fixture: if the test run dies, the stack (and so its children) goes with it."""
+
+    def wait_for_eof() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=wait_for_eof, name="stdin-watch", daemon=True).start()
+
+
+def _print_summary(stack: RunningStack, options: StackOptions) -> None:
+    env = stack.env_file
+    s = env.settings
+    lines = [
+        "Local Azure stack is up",
+        f"  token endpoint    {s['IDENTITY_ENDPOINT']}  (stats {env.token_stats_url})",
+        f"  Key Vault         {s['AZURE_KEY_VAULT_ENDPOINT']}  via proxy {s['HTTPS_PROXY']}",
+        f"  Blob (data)       {s['AZURE_STORAGE_BLOB_ENDPOINT']}",
+        f"  Cosmos DB         {s['AZURE_COSMOS_ENDPOINT']}",
+        f"  CA bundle         {env.ca_bundle}",
+    ]
+    if env.host_url:
+        lines.append(f"  Functions host    {env.host_url}/api/  (keys in {options.state_dir / 'env.json'})")
+    else:
+        lines.append("  Functions host    not started: run `func start` (it reads local.settings.json)")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    up = sub.add_parser("up", help="start the local stack and serve the app")
+    up.add_argument("--app-dir", type=Path, default=ROOT, help="folder with function_app.py (default: repo root)")
+    up.add_argument("--state-dir", type=Path, default=ROOT / ".devstack", help="certificates, logs and env.json")
+    up.add_argument("--sources", default=DEFAULT_SOURCES, help="WEBHOOK_SOURCES for the app")
+    up.add_argument("--seed", type=Path, default=ROOT / "devstack" / "keyvault-seed.json", help="Key Vault seed")
+    up.add_argument("--no-host", action="store_true", help="leave the app's port to `func start`")
+    up.add_argument("--host-port", type=int, default=DEFAULT_HOST_PORT, help="0 = any free port")
+    for name in ("token", "keyvault", "proxy", "blob", "cosmos", "host-storage"):
+        up.add_argument(f"--{name}-port", type=int, default=0, help="default: a free port")
+    up.add_argument("--no-local-settings", action="store_true", help="do not write local.settings.json")
+    up.add_argument("--force", action="store_true", help="replace an existing local.settings.json")
+    up.add_argument("--quiet", action="store_true", help="print nothing; the function host logs to its file")
+    up.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
