@@ -1,0 +1,78 @@
+"""Process-wide async clients for Key Vault, Blob and Cosmos, built once from settings + credential.
+
+A client holds a connection pool and a token cache: making one per request costs a TLS handshake and a
+token request each time (measured in FIELD-NOTES: 100 uploads took 0.4 s with one client, 2.8 s with a
+client per call). Timeouts and retry budgets are deliberate: a dead dependency fails a request in
+seconds, with a 503, rather than holding it for the SDK defaults (over a minute).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from azure.cosmos.aio import ContainerProxy, CosmosClient
+from azure.keyvault.secrets.aio import SecretClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
+
+from inbox.identity import get_credential
+from inbox.settings import get_settings
+
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 10
+RETRY_TOTAL = 2
+RETRY_BACKOFF_SECONDS = 0.3
+RETRY_BACKOFF_MAX_SECONDS = 2
+# Cosmos: an absolute limit per operation, retries included.
+COSMOS_OPERATION_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Clients:
+    secrets: SecretClient
+    blob_service: BlobServiceClient
+    events_blobs: ContainerClient
+    digests_blobs: ContainerClient
+    cosmos: CosmosClient
+    events_index: ContainerProxy
+
+
+@functools.cache
+def get_clients() -> Clients:
+    """Built on first use inside the worker's event loop, then shared by every invocation."""
+    settings = get_settings()
+    credential = get_credential()
+    secrets = SecretClient(
+        settings.key_vault_endpoint,
+        credential,
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retry_total=RETRY_TOTAL,
+        retry_backoff_factor=RETRY_BACKOFF_SECONDS,
+        retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    )
+    blob_service = BlobServiceClient(
+        settings.blob_endpoint,
+        credential,
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        # Storage's default exponential retry starts at 15 s; this one retries after ~1 s and ~3 s.
+        retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=RETRY_TOTAL),
+    )
+    cosmos = CosmosClient(
+        settings.cosmos_endpoint,
+        credential,
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        retry_total=RETRY_TOTAL,
+        retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+        timeout=COSMOS_OPERATION_TIMEOUT_SECONDS,
+    )
+    index = cosmos.get_database_client(settings.cosmos_database).get_container_client(settings.cosmos_container)
+    return Clients(
+        secrets=secrets,
+        blob_service=blob_service,
+        events_blobs=blob_service.get_container_client(settings.events_container),
+        digests_blobs=blob_service.get_container_client(settings.digests_container),
+        cosmos=cosmos,
+        events_index=index,
+    )

@@ -1,0 +1,45 @@
+"""Accepting a delivery: authenticate its signature, then store it once."""
+
+from __future__ import annotations
+
+import logging
+
+from inbox.problems import Problem
+from inbox.secret_cache import SecretCache
+from inbox.signing import signature_matches
+from inbox.store import Delivery, EventStore, Saved
+
+log = logging.getLogger(__name__)
+
+
+def invalid_signature() -> Problem:
+    return Problem(
+        401,
+        "invalid-signature",
+        "The signature is missing or does not match",
+        "send X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body> made with the source's secret",
+    )
+
+
+async def authenticate(cache: SecretCache, source: str, signature: str | None, body: bytes) -> None:
+    if not signature:
+        raise invalid_signature()  # no Key Vault call for requests that cannot be authentic
+    if signature_matches(signature, body, await cache.secrets_for(source)):
+        return
+    # Maybe the sender already uses a secret version this instance has not seen yet.
+    refreshed = await cache.refresh_after_mismatch(source)
+    if refreshed is not None and signature_matches(signature, body, refreshed):
+        return
+    log.info("rejected a delivery with a bad signature", extra={"source": source})
+    raise invalid_signature()
+
+
+async def accept(cache: SecretCache, store: EventStore, delivery: Delivery, signature: str | None) -> Saved:
+    await authenticate(cache, delivery.source, signature, delivery.body)
+    saved = await store.save(delivery)
+    log.info(
+        "delivery %s",
+        "stored" if saved.created else "already stored",
+        extra={"source": delivery.source, "eventId": delivery.event_id, "eventType": delivery.event_type},
+    )
+    return saved

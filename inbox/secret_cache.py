@@ -1,0 +1,120 @@
+"""Per-source webhook signing secrets from Key Vault, cached and safe across rotation.
+
+- Each source's secret `webhook-<source>` is cached for SECRET_CACHE_SECONDS; a new version is picked
+  up within that time.
+- Rotation: the newest enabled, unexpired version *and the one before it* are accepted, so a sender
+  still signing with the previous secret keeps working while it is updated. Disabling a version (or
+  letting it expire) removes it at the next refresh.
+- A signature that matches neither may mean the secret was just rotated: the cache refreshes at once,
+  but at most once per source every REFRESH_COOLDOWN_SECONDS, so forged requests cannot be used to
+  flood Key Vault.
+- Key Vault down: a warm cache keeps serving what it has (and retries in the background of later
+  requests every FAILED_REFRESH_BACKOFF_SECONDS); a cold cache raises, which the caller answers with 503.
+- Concurrent requests for a cold or expired source share one Key Vault round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from azure.core.exceptions import AzureError
+from azure.keyvault.secrets import SecretProperties
+from azure.keyvault.secrets.aio import SecretClient
+
+from inbox.clients import get_clients
+from inbox.problems import problem_for_dependency_error
+from inbox.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+REFRESH_COOLDOWN_SECONDS = 30.0
+FAILED_REFRESH_BACKOFF_SECONDS = 10.0
+VERSIONS_ACCEPTED = 2  # the current secret and the one it replaced
+
+
+def secret_name(source: str) -> str:
+    return f"webhook-{source}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    values: tuple[str, ...]  # newest first
+    fresh_until: float
+
+
+class SecretCache:
+    def __init__(
+        self,
+        client: SecretClient,
+        *,
+        ttl_seconds: float,
+        refresh_cooldown_seconds: float = REFRESH_COOLDOWN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+        self._cooldown = refresh_cooldown_seconds
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last_forced: dict[str, float] = {}
+
+    async def secrets_for(self, source: str) -> tuple[str, ...]:
+        """The accepted secret values for `source`, newest first."""
+        entry = self._entries.get(source)
+        if entry is not None and self._clock() < entry.fresh_until:
+            return entry.values
+        return await self._refresh(source, stale=entry)
+
+    async def refresh_after_mismatch(self, source: str) -> tuple[str, ...] | None:
+        """Reload now unless this source was force-reloaded within the cooldown; None if not reloaded."""
+        now = self._clock()
+        last = self._last_forced.get(source)
+        if last is not None and now - last < self._cooldown:
+            return None
+        self._last_forced[source] = now
+        return await self._refresh(source, stale=self._entries.get(source), force=True)
+
+    async def _refresh(self, source: str, *, stale: _Entry | None, force: bool = False) -> tuple[str, ...]:
+        lock = self._locks.setdefault(source, asyncio.Lock())
+        async with lock:
+            current = self._entries.get(source)
+            if current is not None and current is not stale and (force or self._clock() < current.fresh_until):
+                return current.values  # another request refreshed it while this one waited
+            try:
+                values = await self._load(secret_name(source))
+            except AzureError as error:
+                if stale is None:
+                    raise problem_for_dependency_error("keyvault", error) from error
+                log.warning("Key Vault refresh failed for source %s; using cached secrets", source)
+                self._entries[source] = _Entry(stale.values, self._clock() + FAILED_REFRESH_BACKOFF_SECONDS)
+                return stale.values
+            self._entries[source] = _Entry(values, self._clock() + self._ttl)
+            return values
+
+    async def _load(self, name: str) -> tuple[str, ...]:
+        usable = [p async for p in self._client.list_properties_of_secret_versions(name) if _usable(p)]
+        usable.sort(key=lambda p: p.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC), reverse=True)
+        newest = usable[:VERSIONS_ACCEPTED]
+        secrets = await asyncio.gather(*(self._client.get_secret(name, p.version) for p in newest))
+        return tuple(s.value for s in secrets if s.value)
+
+
+def _usable(properties: SecretProperties) -> bool:
+    now = datetime.datetime.now(datetime.UTC)
+    if not properties.enabled:
+        return False
+    if properties.expires_on is not None and properties.expires_on <= now:
+        return False
+    return properties.not_before is None or properties.not_before <= now
+
+
+@functools.cache
+def get_secret_cache() -> SecretCache:
+    return SecretCache(get_clients().secrets, ttl_seconds=get_settings().secret_cache_seconds)

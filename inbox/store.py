@@ -1,0 +1,272 @@
+"""The archive (Blob) and the index (Cosmos): the only code that knows their shapes.
+
+A delivery is written blob first, index record second, both create-only:
+- the index never points at a missing blob;
+- a failure between the two leaves an orphan blob that the sender's retry adopts (same id, same
+  SHA-256), so retries converge to exactly one blob and one record;
+- concurrent identical deliveries race on the create-only writes; one wins, the others read the
+  winner's record, and nothing is written twice;
+- the same id with a different body is a conflict, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import functools
+import hashlib
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+from azure.core.async_paging import AsyncPageIterator
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import CosmosHttpResponseError
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import ContainerClient
+
+from inbox.clients import get_clients
+from inbox.problems import Problem, bad_request, not_found, problem_for_dependency_error
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_timestamp(moment: datetime.datetime) -> str:
+    """One fixed ISO-8601 UTC format, so string order is time order in Cosmos queries."""
+    return moment.astimezone(datetime.UTC).strftime(TIMESTAMP_FORMAT)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    source: str
+    event_id: str
+    event_type: str
+    body: bytes
+    content_type: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: str
+    source: str
+    type: str
+    receivedAt: str
+    size: int
+    sha256: str
+    contentType: str
+    blob: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> EventRecord:
+        return cls(**{name: item[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Saved:
+    record: EventRecord
+    created: bool
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    source: str
+    event_type: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[EventRecord]
+    continuation: str | None
+
+
+def conflict(event_id: str) -> Problem:
+    return Problem(
+        409, "delivery-conflict", "A different payload was already stored under this delivery id", f"id {event_id}"
+    )
+
+
+@contextmanager
+def calling(dependency: str) -> Iterator[None]:
+    """Any SDK failure inside becomes a 503 that names the dependency (never its message)."""
+    try:
+        yield
+    except AzureError as error:
+        raise problem_for_dependency_error(dependency, error) from error
+    except TimeoutError as error:
+        raise problem_for_dependency_error(dependency, AzureError("timed out")) from error
+
+
+class EventStore:
+    def __init__(self, blobs: ContainerClient, index: ContainerProxy) -> None:
+        self._blobs = blobs
+        self._index = index
+
+    async def save(self, delivery: Delivery) -> Saved:
+        existing = await self._find(delivery.source, delivery.event_id)
+        if existing is not None:
+            return Saved(_same_payload(existing, delivery), created=False)
+        received_at = await self._archive(delivery, utc_timestamp(datetime.datetime.now(datetime.UTC)))
+        record = EventRecord(
+            id=delivery.event_id,
+            source=delivery.source,
+            type=delivery.event_type,
+            receivedAt=received_at,
+            size=len(delivery.body),
+            sha256=delivery.sha256,
+            contentType=delivery.content_type,
+            blob=blob_name(delivery.source, delivery.event_id),
+        )
+        with calling("cosmos"):
+            try:
+                await self._index.create_item(record.to_json())
+            except ResourceExistsError:
+                winner = await self._find(delivery.source, delivery.event_id)
+                if winner is None:  # created and gone again (TTL); the retry will settle it
+                    raise
+                return Saved(_same_payload(winner, delivery), created=False)
+        return Saved(record, created=True)
+
+    async def get(self, source: str, event_id: str) -> EventRecord:
+        record = await self._find(source, event_id)
+        if record is None:
+            raise not_found(f"no event {event_id!r} for source {source!r}")
+        return record
+
+    async def payload(self, record: EventRecord) -> bytes:
+        with calling("blob"):
+            try:
+                download = await self._blobs.get_blob_client(record.blob).download_blob()
+            except ResourceNotFoundError:
+                raise not_found(f"the payload of event {record.id!r} is no longer archived") from None
+            return await download.readall()
+
+    async def query(self, where: EventFilter, *, limit: int, continuation: str | None) -> Page:
+        sql, parameters = _query_for(where, "SELECT * FROM c")
+        sql += " ORDER BY c.receivedAt DESC"
+        with calling("cosmos"):
+            pages = cast(
+                "AsyncPageIterator[dict[str, Any]]",
+                self._index.query_items(
+                    sql, parameters=parameters, partition_key=where.source, max_item_count=limit
+                ).by_page(continuation),
+            )
+            try:
+                async for page in pages:
+                    records = [EventRecord.from_item(item) async for item in page]
+                    return Page(records, pages.continuation_token)
+            except CosmosHttpResponseError as error:
+                if error.status_code == 400:
+                    raise bad_request("the continuation token is not valid for this query") from None
+                raise
+        return Page([], None)
+
+    async def count_types(self, where: EventFilter) -> Counter[str]:
+        sql, parameters = _query_for(where, "SELECT VALUE c.type FROM c")
+        counts: Counter[str] = Counter()
+        with calling("cosmos"):
+            async for event_type in _items(self._index, sql, parameters, where.source):
+                counts[str(event_type)] += 1
+        return counts
+
+    async def _find(self, source: str, event_id: str) -> EventRecord | None:
+        with calling("cosmos"):
+            try:
+                item = await self._index.read_item(event_id, partition_key=source)
+            except ResourceNotFoundError:
+                return None
+        return EventRecord.from_item(item)
+
+    async def _archive(self, delivery: Delivery, received_at: str) -> str:
+        """Store the raw bytes create-only; returns when they were first received."""
+        blob = self._blobs.get_blob_client(blob_name(delivery.source, delivery.event_id))
+        with calling("blob"):
+            try:
+                await blob.upload_blob(
+                    delivery.body,
+                    overwrite=False,
+                    content_settings=ContentSettings(content_type=delivery.content_type),
+                    metadata={"sha256": delivery.sha256, "receivedat": received_at},
+                )
+            except ResourceExistsError:
+                # An earlier attempt archived it but did not index it, or a concurrent twin did.
+                properties = await blob.get_blob_properties()
+                if properties.metadata.get("sha256") != delivery.sha256:
+                    raise conflict(delivery.event_id) from None
+                return str(properties.metadata.get("receivedat", received_at))
+        return received_at
+
+
+def blob_name(source: str, event_id: str) -> str:
+    return f"{source}/{event_id}"
+
+
+def _same_payload(record: EventRecord, delivery: Delivery) -> EventRecord:
+    if record.sha256 != delivery.sha256:
+        raise conflict(delivery.event_id)
+    return record
+
+
+def _query_for(where: EventFilter, select: str) -> tuple[str, list[dict[str, Any]]]:
+    clauses = ["c.source = @source"]
+    parameters: list[dict[str, Any]] = [{"name": "@source", "value": where.source}]
+    for clause, name, value in (
+        ("c.type = @type", "@type", where.event_type),
+        ("c.receivedAt >= @since", "@since", where.since),
+        ("c.receivedAt < @until", "@until", where.until),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            parameters.append({"name": name, "value": value})
+    return f"{select} WHERE {' AND '.join(clauses)}", parameters
+
+
+async def _items(index: ContainerProxy, sql: str, parameters: list[dict[str, Any]], source: str) -> AsyncIterator[Any]:
+    async for item in index.query_items(sql, parameters=parameters, partition_key=source):
+        yield item
+
+
+# --- opaque continuation tokens ---------------------------------------------------------------------
+# Callers get Cosmos's token wrapped with a fingerprint of the query it belongs to, so a token replayed
+# against other filters is a 400 rather than a confusing page.
+
+
+def encode_continuation(token: str, where: EventFilter, limit: int) -> str:
+    document = {"t": token, "q": _fingerprint(where, limit)}
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+def decode_continuation(opaque: str, where: EventFilter, limit: int) -> str:
+    try:
+        padded = opaque + "=" * (-len(opaque) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        token, fingerprint = document["t"], document["q"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise bad_request("continuation is not a token this API issued") from None
+    if not isinstance(token, str) or fingerprint != _fingerprint(where, limit):
+        raise bad_request("continuation belongs to a different query (same filters and limit are required)")
+    return token
+
+
+def _fingerprint(where: EventFilter, limit: int) -> str:
+    key = json.dumps([where.source, where.event_type, where.since, where.until, limit])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def get_event_store() -> EventStore:
+    clients = get_clients()
+    return EventStore(clients.events_blobs, clients.events_index)

@@ -1,0 +1,160 @@
+"""Blueprint: the webhook API. Each function parses the request, calls one domain operation, answers.
+
+| function           | route                                        | auth     |
+|--------------------|----------------------------------------------|----------|
+| ingest_webhook     | POST /api/webhooks/{source}                  | anonymous (the HMAC signature authenticates) |
+| list_events        | GET  /api/webhooks/{source}/events           | function key |
+| get_event          | GET  /api/webhooks/{source}/events/{id}      | function key |
+| get_event_payload  | GET  /api/webhooks/{source}/events/{id}/payload | function key |
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from collections.abc import Mapping
+
+import azure.functions as func
+
+from inbox import ingest
+from inbox.problems import Problem, bad_request, json_response, not_found, problem_responses
+from inbox.secret_cache import get_secret_cache
+from inbox.settings import get_settings
+from inbox.signing import SIGNATURE_HEADER
+from inbox.store import (
+    Delivery,
+    EventFilter,
+    decode_continuation,
+    encode_continuation,
+    get_event_store,
+    utc_timestamp,
+)
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions lacks annotations here
+
+DELIVERY_ID_HEADERS = ("X-GitHub-Delivery", "X-Event-Id")
+EVENT_TYPE_HEADERS = ("X-GitHub-Event", "X-Event-Type")
+# Ids become Cosmos item ids and blob names: no '/', '\', '?', '#', bounded length.
+EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+EVENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+DEFAULT_EVENT_TYPE = "unknown"
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@bp.route(route="webhooks/{source}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@problem_responses
+async def ingest_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    source = known_source(req.route_params.get("source", ""))
+    body = req.get_body()
+    limit = get_settings().max_payload_bytes
+    if len(body) > limit:
+        raise Problem(413, "payload-too-large", "The payload is too large", f"the limit is {limit} bytes")
+    delivery = parse_delivery(source, req.headers, body)
+    saved = await ingest.accept(get_secret_cache(), get_event_store(), delivery, req.headers.get(SIGNATURE_HEADER))
+    return json_response(saved.record.to_json(), status=202 if saved.created else 200)
+
+
+@bp.route(route="webhooks/{source}/events", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@problem_responses
+async def list_events(req: func.HttpRequest) -> func.HttpResponse:
+    source = known_source(req.route_params.get("source", ""))
+    where, limit, continuation = parse_event_query(source, req.params)
+    page = await get_event_store().query(where, limit=limit, continuation=continuation)
+    next_token = encode_continuation(page.continuation, where, limit) if page.continuation else None
+    return json_response({"items": [r.to_json() for r in page.records], "continuation": next_token})
+
+
+@bp.route(route="webhooks/{source}/events/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@problem_responses
+async def get_event(req: func.HttpRequest) -> func.HttpResponse:
+    source, event_id = known_source(req.route_params.get("source", "")), event_id_param(req)
+    record = await get_event_store().get(source, event_id)
+    return json_response(record.to_json())
+
+
+@bp.route(route="webhooks/{source}/events/{id}/payload", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@problem_responses
+async def get_event_payload(req: func.HttpRequest) -> func.HttpResponse:
+    source, event_id = known_source(req.route_params.get("source", "")), event_id_param(req)
+    store = get_event_store()
+    record = await store.get(source, event_id)
+    body = await store.payload(record)
+    return func.HttpResponse(body, status_code=200, headers={"Content-Type": record.contentType})
+
+
+# --- parsing: pure functions, no I/O ----------------------------------------------------------------
+
+
+def known_source(source: str) -> str:
+    if source not in get_settings().sources:
+        raise not_found(f"no webhook source named {source[:40]!r} is configured")
+    return source
+
+
+def event_id_param(req: func.HttpRequest) -> str:
+    event_id = str(req.route_params.get("id", ""))
+    if not EVENT_ID.fullmatch(event_id):
+        raise not_found(f"no event {event_id[:40]!r}")
+    return event_id
+
+
+def parse_delivery(source: str, headers: Mapping[str, str], body: bytes) -> Delivery:
+    event_id = _first_header(headers, DELIVERY_ID_HEADERS)
+    if event_id is None:
+        # No id from the sender: the content identifies the delivery, so a resend is still a duplicate.
+        event_id = hashlib.sha256(body).hexdigest()
+    elif not EVENT_ID.fullmatch(event_id):
+        raise bad_request(f"the delivery id must match {EVENT_ID.pattern}")
+    event_type = _first_header(headers, EVENT_TYPE_HEADERS) or DEFAULT_EVENT_TYPE
+    if not EVENT_TYPE.fullmatch(event_type):
+        raise bad_request(f"the event type must match {EVENT_TYPE.pattern}")
+    content_type = headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
+    return Delivery(source, event_id, event_type, body, content_type[:200])
+
+
+def parse_event_query(source: str, params: Mapping[str, str]) -> tuple[EventFilter, int, str | None]:
+    unknown = set(params) - {"type", "since", "until", "limit", "continuation", "code"}
+    if unknown:
+        raise bad_request(f"unknown query parameter(s): {', '.join(sorted(unknown))[:100]}")
+    event_type = params.get("type") or None
+    if event_type is not None and not EVENT_TYPE.fullmatch(event_type):
+        raise bad_request(f"type must match {EVENT_TYPE.pattern}")
+    since, until = _instant(params, "since"), _instant(params, "until")
+    if since and until and since >= until:
+        raise bad_request("since must be earlier than until")
+    limit = _limit(params.get("limit"))
+    where = EventFilter(source=source, event_type=event_type, since=since, until=until)
+    opaque = params.get("continuation")
+    return where, limit, decode_continuation(opaque, where, limit) if opaque else None
+
+
+def _instant(params: Mapping[str, str], name: str) -> str | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"{name} must be an ISO-8601 date or time, e.g. 2026-11-21T00:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)  # a bare time is read as UTC, like the stored ones
+    return utc_timestamp(moment)
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _first_header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value.strip()
+    return None
