@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             functions=None if args.no_host else args.host_port,
         ),
         sources=args.sources,
+        extra_settings=dict(_setting(s) for s in args.setting),
         seed_file=args.seed,
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
@@ -91,6 +92,13 @@ def _print_summary(stack: RunningStack, options: StackOptions) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--setting expects NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -99,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, default=ROOT / ".devstack", help="certificates, logs and env.json")
     up.add_argument("--sources", default=DEFAULT_SOURCES, help="WEBHOOK_SOURCES for the app")
     up.add_argument("--seed", type=Path, default=ROOT / "devstack" / "keyvault-seed.json", help="Key Vault seed")
+    up.add_argument(
+        "--setting", action="append", default=[], metavar="NAME=VALUE", help="an extra app setting (repeatable)"
+    )
     up.add_argument("--no-host", action="store_true", help="leave the app's port to `func start`")
     up.add_argument("--host-port", type=int, default=DEFAULT_HOST_PORT, help="0 = any free port")
     for name in ("token", "keyvault", "proxy", "blob", "cosmos", "host-storage"):

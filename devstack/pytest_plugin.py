@@ -14,8 +14,14 @@ from devstack.testing import IDENTITY_VARIABLES, StackInfo, StackProcess
 
 
 @pytest.fixture(scope="session")
-def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    stack = StackProcess(tmp_path_factory.mktemp("devstack"))
+def devstack_args() -> list[str]:
+    """Extra `devstack up` arguments for the session's stack; override in a conftest.py."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def devstack(tmp_path_factory: pytest.TempPathFactory, devstack_args: list[str]) -> Iterator[StackInfo]:
+    stack = StackProcess(tmp_path_factory.mktemp("devstack"), devstack_args)
     try:
         yield stack.wait_ready()
     finally:

@@ -69,6 +69,8 @@ class StackOptions:
     ports: Ports = field(default_factory=Ports)
     sources: str = DEFAULT_SOURCES
     seed_file: Path | None = None
+    # App settings added to (or overriding) the stack's own, e.g. SECRET_CACHE_SECONDS for tests.
+    extra_settings: Mapping[str, str] = field(default_factory=dict)
     write_local_settings: bool = True
     force_local_settings: bool = False
     # Where the function host's log lines go besides its log file (the terminal for `up`).
@@ -213,6 +215,7 @@ async def start_stack(options: StackOptions) -> RunningStack:
             "REQUESTS_CA_BUNDLE": str(certs.ca_bundle),
             "HTTPS_PROXY": f"http://{LOOPBACK}:{proxy_port}",
             "NO_PROXY": "127.0.0.1,localhost,::1",
+            **options.extra_settings,
         }
         function_key, master_key = secrets.token_urlsafe(30), secrets.token_urlsafe(30)
         host_url = ""

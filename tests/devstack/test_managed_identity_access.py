@@ -133,21 +133,17 @@ async def test_one_token_request_per_audience_for_a_hundred_calls(
 
 
 def status_of(call: Callable[[], object]) -> int:
-    try:
+    with pytest.raises(HttpResponseError) as refused:  # "DID NOT RAISE" = the token was accepted
         call()
-    except HttpResponseError as exc:
-        assert exc.status_code is not None
-        return exc.status_code
-    raise AssertionError("the service accepted a token it must refuse")
+    assert refused.value.status_code is not None
+    return refused.value.status_code
 
 
 async def async_status_of(call: Callable[[], Awaitable[object]]) -> int:
-    try:
+    with pytest.raises(HttpResponseError) as refused:
         await call()
-    except HttpResponseError as exc:
-        assert exc.status_code is not None
-        return exc.status_code
-    raise AssertionError("the service accepted a token it must refuse")
+    assert refused.value.status_code is not None
+    return refused.value.status_code
 
 
 def bad_tokens(stack: StackInfo, service: str) -> dict[str, str]:
@@ -172,9 +168,11 @@ def sync_probe(service: str, stack: StackInfo, credential: Any) -> int:
         return status_of(lambda: blobs.get_container_client("events").get_container_properties())
     client = CosmosClient(s["AZURE_COSMOS_ENDPOINT"], credential, connection_verify=stack.ca)
     return status_of(
-        lambda: client.get_database_client(s["COSMOS_DATABASE"])
-        .get_container_client(s["COSMOS_CONTAINER"])
-        .read_item("x", partition_key="probe")
+        lambda: (
+            client.get_database_client(s["COSMOS_DATABASE"])
+            .get_container_client(s["COSMOS_CONTAINER"])
+            .read_item("x", partition_key="probe")
+        )
     )
 
 
@@ -187,6 +185,7 @@ async def async_probe(service: str, stack: StackInfo, credential: Any) -> int:
         url = s["AZURE_STORAGE_BLOB_ENDPOINT"]
         async with AsyncBlobServiceClient(url, credential, connection_verify=stack.ca) as blobs:
             return await async_status_of(lambda: blobs.get_container_client("events").get_container_properties())
+
     # The Cosmos client reads account metadata on open, so a refused token fails there already.
     async def open_and_read() -> object:
         async with AsyncCosmosClient(s["AZURE_COSMOS_ENDPOINT"], credential, connection_verify=stack.ca) as client:
