@@ -1,0 +1,85 @@
+"""Parsing deliveries and queries: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+import azure.functions as func
+import pytest
+from azure.core.exceptions import ServiceRequestError
+
+from inbox.problems import Problem, problem_for_dependency_error, problem_responses
+from inbox.store import EventFilter, decode_continuation, encode_continuation
+from inbox.webhooks import parse_delivery, parse_event_query
+
+
+def test_delivery_headers_are_read_github_first() -> None:
+    delivery = parse_delivery(
+        "github",
+        {"X-GitHub-Delivery": "abc-1", "X-Event-Id": "other", "X-GitHub-Event": "push", "Content-Type": "text/plain"},
+        b"body",
+    )
+    assert (delivery.event_id, delivery.event_type, delivery.content_type) == ("abc-1", "push", "text/plain")
+
+
+def test_delivery_without_headers_uses_the_body_hash_and_defaults() -> None:
+    delivery = parse_delivery("github", {}, b"body")
+    assert delivery.event_id == hashlib.sha256(b"body").hexdigest()
+    assert delivery.event_type == "unknown"
+    assert delivery.content_type == "application/octet-stream"
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-GitHub-Delivery": "a/b"}, {"X-Event-Id": "x" * 200}, {"X-GitHub-Event": "bad type"}]
+)
+def test_invalid_delivery_headers_are_400(headers: dict[str, str]) -> None:
+    with pytest.raises(Problem) as problem:
+        parse_delivery("github", headers, b"")
+    assert problem.value.status == 400
+
+
+def test_query_defaults() -> None:
+    where, limit, continuation = parse_event_query("github", {})
+    assert where == EventFilter(source="github")
+    assert (limit, continuation) == (50, None)
+
+
+def test_times_are_normalised_to_the_stored_utc_format() -> None:
+    where, _, _ = parse_event_query("github", {"since": "2026-11-21T01:00:00+01:00", "until": "2026-11-22"})
+    assert where.since == "2026-11-21T00:00:00.000000Z"
+    assert where.until == "2026-11-22T00:00:00.000000Z"
+
+
+def test_continuation_round_trips_only_for_the_same_query() -> None:
+    where = EventFilter(source="github", event_type="push")
+    opaque = encode_continuation('{"token":"cosmos"}', where, 10)
+    assert decode_continuation(opaque, where, 10) == '{"token":"cosmos"}'
+    with pytest.raises(Problem):
+        decode_continuation(opaque, where, 11)
+    with pytest.raises(Problem):
+        decode_continuation(opaque, EventFilter(source="github"), 10)
+    with pytest.raises(Problem):
+        decode_continuation("%%%", where, 10)
+
+
+def test_unexpected_errors_become_a_500_problem_without_details() -> None:
+    @problem_responses
+    async def broken(req: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("secret-looking internals")
+
+    response = asyncio.run(broken(func.HttpRequest("GET", "http://x/api/y", body=b"")))
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "internals" not in response.get_body().decode()
+
+
+def test_dependency_errors_become_503_with_retry_after() -> None:
+    problem = problem_for_dependency_error("cosmos", ServiceRequestError("connection refused to 10.0.0.1"))
+    response = problem.to_response()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    body = json.loads(response.get_body())
+    assert body["dependency"] == "cosmos"
+    assert "10.0.0.1" not in json.dumps(body)
