@@ -1,15 +1,18 @@
-"""`python -m devstack up`: start the local Azure stack and serve the app until Ctrl-C or SIGTERM."""
+"""`python -m devstack up`: start the local Azure stack and serve the app until Ctrl-C or SIGTERM.
+`python -m devstack sign SOURCE FILE`: the signature header for a test delivery."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from devstack.sign import signature_header
 from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, Ports, RunningStack, StackOptions, start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "sign":
+        print(signature_header(args.state_dir / "env.json", args.source, args.file.read_bytes()))
+        return 0
     if args.command != "up":
         _parser().print_help()
         return 2
@@ -66,9 +72,13 @@ def _stop_at_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> 
     """Used by the test fixture: if the test run dies, the stack (and so its children) goes with it."""
 
     def wait_for_eof() -> None:
-        while sys.stdin.buffer.read(4096):
+        # os.read on the raw descriptor: a daemon thread blocked in a buffered read would hold the
+        # buffer's lock and abort the interpreter at exit.
+        while os.read(stdin, 4096):
             pass
         loop.call_soon_threadsafe(stop.set)
+
+    stdin = sys.stdin.fileno()
 
     threading.Thread(target=wait_for_eof, name="stdin-watch", daemon=True).start()
 
@@ -118,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--force", action="store_true", help="replace an existing local.settings.json")
     up.add_argument("--quiet", action="store_true", help="print nothing; the function host logs to its file")
     up.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
+    sign = sub.add_parser("sign", help="print the signature header for a payload, using the running stack's secret")
+    sign.add_argument("source", help="webhook source, e.g. github")
+    sign.add_argument("file", type=Path, help="the payload file, sent byte for byte")
+    sign.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
     return parser
 
 

@@ -1,0 +1,305 @@
+"use strict";
+// Fixes for the gaps of @vercel/cosmosdb-server 1.0.1 that the app runs into (FIELD-NOTES "Broken"):
+// a missing item answered 500, queries ignoring the partition key header, transactional batch 500
+// and not atomic, and the account advertising the address it bound instead of the one clients use.
+//
+// The fixes replace the `default` export of the library's handler modules. Its router copies those
+// functions when routes.js is first required, so `install()` must run before anything requires the
+// library's index. node_modules stays untouched.
+
+const fs = require("fs");
+const path = require("path");
+const { errorCode } = require("./cosmos-http");
+
+const LIB = path.dirname(require.resolve("@vercel/cosmosdb-server/lib/routes.js"));
+const HANDLERS = path.join(LIB, "handler");
+const documentOperations = require(path.join(HANDLERS, "_document-operations.js"));
+const { patchOperation } = require(path.join(HANDLERS, "_patch-operations.js"));
+const readItems = require(path.join(HANDLERS, "_read-items.js")).default;
+const readJson = require(path.join(LIB, "json.js")).default;
+const getValue = require(path.join(LIB, "utils", "get-value.js")).default;
+const { parsePartitionKey } = require(path.join(LIB, "utils", "get-partition-from-header.js"));
+
+const PARTITION_KEY_HEADER = "x-ms-documentdb-partitionkey";
+// Cosmos limits a transactional batch to 100 operations.
+const MAX_BATCH_OPERATIONS = 100;
+const DEFAULT_MESSAGES = {
+  400: "The request is invalid.",
+  404: "Entity with the specified id does not exist in the system.",
+  409: "Entity with the specified id already exists in the system.",
+  412: "Operation cannot be performed because one of the specified precondition is not met.",
+};
+
+function fail(res, status, message) {
+  res.statusCode = status;
+  return { code: errorCode(status), message };
+}
+
+// The header as the SDKs send it: a JSON array (["github"], or [{}] for "no value"). Undefined
+// when absent or not an array.
+function partitionKeyHeader(req) {
+  const raw = req.headers[PARTITION_KEY_HEADER];
+  if (typeof raw !== "string") {
+    return undefined;
+  }
+  try {
+    const value = JSON.parse(raw);
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Every error body gets Cosmos's {code, message} shape (the library often answers {} or
+// {message}); an unparseable request body is the client's fault (400), not a 500.
+function withCosmosErrors(handler) {
+  return async (account, req, res, params) => {
+    let body;
+    try {
+      body = await handler(account, req, res, params);
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) {
+        throw err;
+      }
+      return fail(res, 400, "The request payload is invalid: it is not valid JSON.");
+    }
+    const isPlainObject = body !== null && typeof body === "object" && !Array.isArray(body);
+    if (res.statusCode >= 400 && isPlainObject && !body.code) {
+      return { ...body, code: errorCode(res.statusCode), message: body.message || DEFAULT_MESSAGES[res.statusCode] || "" };
+    }
+    return body;
+  };
+}
+
+// Point operations on an item cannot work without the partition key; the library would throw
+// while parsing the missing header and answer 500.
+function requirePartitionKey(handler) {
+  return (account, req, res, params) => {
+    if (partitionKeyHeader(req) === undefined) {
+      return fail(res, 400, "PartitionKey value must be supplied for this operation.");
+    }
+    return handler(account, req, res, params);
+  };
+}
+
+// The library's create handler crashes (500) when the container does not exist.
+function requireCollection(handler) {
+  return (account, req, res, params) => {
+    if (!account.database(params.dbId).collection(params.collId).read()) {
+      return fail(res, 404, "Resource Not Found. The container does not exist.");
+    }
+    return handler(account, req, res, params);
+  };
+}
+
+// The library's read handler dereferences the item before checking it exists (500 instead of 404).
+function readDocumentOr404(handler) {
+  return (account, req, res, params) => {
+    const collection = account.database(params.dbId).collection(params.collId);
+    if (collection.read()) {
+      const partition = parsePartitionKey(req.headers[PARTITION_KEY_HEADER], params.docId);
+      if (!collection.document(params.docId, partition).read()) {
+        return fail(res, 404, DEFAULT_MESSAGES[404]);
+      }
+    }
+    return handler(account, req, res, params);
+  };
+}
+
+// A comparable form of a partition key value; `{}` in the header means "no value" (the SDKs'
+// PartitionKey.NONE) and matches items without the property.
+function partitionToken(value) {
+  const isEmptyObject = value !== null && typeof value === "object" && Object.keys(value).length === 0;
+  return value === undefined || isEmptyObject ? "<none>" : JSON.stringify(value);
+}
+
+function itemsInPartition(items, value) {
+  // Private fields of the library's Items class: _data maps rid -> item, and its partition key
+  // path is the container's first /path (hierarchical keys store only their first level there).
+  const keyPath = items._getPartitionKeyPath();
+  const wanted = partitionToken(value);
+  const matching = [...items._data].filter(([, item]) => partitionToken(getValue(keyPath, item.read())) === wanted);
+  return new Map(matching);
+}
+
+// The library runs a query over every item unless the WHERE clause names the key (and refuses a
+// query without WHERE). With a partition key header, Cosmos runs it over that partition only: run
+// the library's own query code on a view of the container whose data is that partition.
+function scopedToPartition(handler) {
+  return async (account, req, res, params) => {
+    const key = partitionKeyHeader(req);
+    const collection = account.database(params.dbId).collection(params.collId);
+    if (!key || key.length === 0 || !collection.read()) {
+      return handler(account, req, res, params);
+    }
+    return readItems(req, res, "Documents", async paging => {
+      const query = await readJson(req);
+      if (!query || typeof query.query !== "string") {
+        return fail(res, 400, "The query body must carry a 'query' string.");
+      }
+      const items = collection.documents;
+      const partitionView = Object.create(items);
+      partitionView._data = itemsInPartition(items, key[0]);
+      try {
+        return items.query.call(partitionView, query, paging);
+      } catch (err) {
+        if (err.badRequest) {
+          return fail(res, 400, err.message);
+        }
+        throw err;
+      }
+    });
+  };
+}
+
+// Items never mutate stored entries (every write sets a new one), so shallow copies of the two
+// maps and the rid counter are a complete snapshot.
+function snapshotOf(items) {
+  return { data: new Map(items._data), index: new Map(items._index), ridCount: items._ridCount };
+}
+
+function restore(items, snapshot) {
+  items._data = snapshot.data;
+  items._index = snapshot.index;
+  items._ridCount = snapshot.ridCount;
+}
+
+function patchInBatch(collection, operation) {
+  const body = operation.resourceBody || {};
+  return patchOperation(collection, {
+    id: operation.id,
+    partitionKey: operation.partitionKey,
+    ifMatch: operation.ifMatch,
+    operations: Array.isArray(body.operations) ? body.operations : [],
+    condition: body.condition,
+  });
+}
+
+const BATCH_OPERATIONS = {
+  Create: documentOperations.createOperation,
+  Upsert: documentOperations.upsertOperation,
+  Replace: documentOperations.replaceOperation,
+  Read: documentOperations.readOperation,
+  Delete: documentOperations.deleteOperation,
+  Patch: patchInBatch,
+};
+const WRITES_WITH_BODY = new Set(["Create", "Upsert", "Replace"]);
+
+function runBatchOperation(collection, operation, rawKey, keyValue) {
+  const type = operation && operation.operationType;
+  const run = Object.hasOwn(BATCH_OPERATIONS, type) ? BATCH_OPERATIONS[type] : undefined;
+  if (!run) {
+    return { statusCode: 400, body: { message: `Operation type '${String(type)}' is not supported in a batch.` } };
+  }
+  if (WRITES_WITH_BODY.has(type)) {
+    const itemKey = getValue(collection.documents._getPartitionKeyPath(), operation.resourceBody);
+    if (partitionToken(itemKey) !== partitionToken(keyValue)) {
+      const message = "PartitionKey extracted from document doesn't match the one specified in the header.";
+      return { statusCode: 400, body: { message } };
+    }
+  }
+  // One partition key for the whole batch, from the request header (the Python SDK sends no
+  // per-operation key, and the library's operations throw without one).
+  return run(collection, { ...operation, partitionKey: rawKey });
+}
+
+function batchResult(result) {
+  if (result.statusCode >= 400) {
+    return { statusCode: result.statusCode, requestCharge: 0 };
+  }
+  const entry = { statusCode: result.statusCode, requestCharge: 1 };
+  if (result.body) {
+    entry.eTag = result.body._etag;
+    entry.resourceBody = result.body;
+  }
+  return entry;
+}
+
+// A transactional batch: all operations in one partition, all or nothing. On failure Cosmos answers
+// 207 Multi-Status with the failing operation's status and 424 Failed Dependency for all others;
+// the SDKs raise CosmosBatchOperationError from that array.
+async function atomicBatch(account, req, res, { dbId, collId }) {
+  const collection = account.database(dbId).collection(collId);
+  if (!collection.read()) {
+    return fail(res, 404, "Resource Not Found. The container does not exist.");
+  }
+  const key = partitionKeyHeader(req);
+  if (!key || key.length === 0) {
+    return fail(res, 400, "A transactional batch needs the partition key header (x-ms-documentdb-partitionkey).");
+  }
+  const operations = await readJson(req);
+  if (!Array.isArray(operations) || operations.length === 0 || operations.length > MAX_BATCH_OPERATIONS) {
+    return fail(res, 400, `A batch body is a list of 1 to ${MAX_BATCH_OPERATIONS} operations.`);
+  }
+  const snapshot = snapshotOf(collection.documents);
+  const results = [];
+  for (const operation of operations) {
+    const result = runBatchOperation(collection, operation, req.headers[PARTITION_KEY_HEADER], key[0]);
+    results.push(batchResult(result));
+    if (result.statusCode >= 400) {
+      restore(collection.documents, snapshot);
+      res.statusCode = 207;
+      const failedAt = results.length - 1;
+      return operations.map((_, index) => index === failedAt ? results[failedAt] : { statusCode: 424, requestCharge: 0 });
+    }
+  }
+  res.statusCode = 200;
+  return results;
+}
+
+// Host names as a client may send them: name or IPv4 with a port, or a bracketed IPv6 address.
+const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+// The SDKs route every later request to the endpoint the account advertises. The library
+// advertises the bound address (127.0.0.1); advertise the host and port this client used instead,
+// so a client of https://localhost:P/ keeps talking to https://localhost:P/.
+function advertisedAccount(account, req) {
+  const properties = account.read();
+  const host = req.headers.host;
+  if (typeof host !== "string" || !HOST_HEADER.test(host)) {
+    return properties;
+  }
+  const endpoint = `https://${host}/`;
+  const relocate = locations => locations.map(location => ({ ...location, databaseAccountEndpoint: endpoint }));
+  return {
+    ...properties,
+    writableLocations: relocate(properties.writableLocations),
+    readableLocations: relocate(properties.readableLocations),
+  };
+}
+
+const REPLACEMENTS = {
+  "read-document.js": handler => requirePartitionKey(readDocumentOr404(handler)),
+  "replace-document.js": requirePartitionKey,
+  "delete-document.js": requirePartitionKey,
+  "patch-document.js": requirePartitionKey,
+  "create-document.js": requireCollection,
+  "query-documents.js": scopedToPartition,
+  "batch-documents.js": () => atomicBatch,
+  "read-meta.js": () => advertisedAccount,
+};
+
+let installed = false;
+
+function install() {
+  if (installed) {
+    return;
+  }
+  if (require.cache[path.join(LIB, "routes.js")]) {
+    throw new Error("cosmos-patches: install() must run before @vercel/cosmosdb-server's routes are loaded");
+  }
+  const handlerFiles = fs.readdirSync(HANDLERS).filter(file => file.endsWith(".js") && !file.startsWith("_"));
+  const missing = Object.keys(REPLACEMENTS).filter(file => !handlerFiles.includes(file));
+  if (missing.length > 0) {
+    // A different library version: better to stop than to serve with half the fixes.
+    throw new Error(`cosmos-patches: handler modules not found: ${missing.join(", ")}`);
+  }
+  for (const file of handlerFiles) {
+    const handlerModule = require(path.join(HANDLERS, file));
+    const replace = REPLACEMENTS[file] || (handler => handler);
+    handlerModule.default = withCosmosErrors(replace(handlerModule.default));
+  }
+  installed = true;
+}
+
+module.exports = { install };

@@ -1,0 +1,714 @@
+"""The local Cosmos DB server (devstack/node/cosmos.js) as the real azure-cosmos SDK sees it.
+
+One server for the module, started the way the stack starts it (a pipe to its stdin, a ready line
+on stdout); the lifecycle tests start their own. The master key only creates the database and the
+container; everything else goes through tokens minted by the local tenant, as in Azure.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import ssl
+import statistics
+import subprocess
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, Self, cast
+
+import pytest
+from azure.core import MatchConditions
+from azure.core.credentials import AccessToken
+from azure.core.paging import PageIterator
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosBatchOperationError,
+    CosmosHttpResponseError,
+    CosmosResourceNotFoundError,
+)
+
+from devstack.certs import CertPaths, ensure_certificates
+from devstack.tokens import Identity, Tenant, resource_from_scope
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_SCRIPT = ROOT / "devstack" / "node" / "cosmos.js"
+DATABASE = "inbox"
+CONTAINER = "events"
+READY_TIMEOUT_SECONDS = 10.0
+EXIT_TIMEOUT_SECONDS = 5.0
+# What the SDK asks for: the endpoint's host without the port (FIELD-NOTES).
+COSMOS_SCOPE = "https://localhost/.default"
+
+# The SDK turns certificate checks off for localhost by itself and warns on every request; the raw
+# requests below check the certificate against our CA instead.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
+
+class TenantCredential:
+    """A TokenCredential backed by the local tenant, as ManagedIdentityCredential is by Entra.
+
+    Records the scopes it was asked for and the tokens it handed out (to prove none is echoed).
+    """
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        identity: Identity,
+        *,
+        audience: str | None = None,
+        issued_at: float | None = None,
+        lifetime: int = 3600,
+    ) -> None:
+        self.tenant = tenant
+        self.identity = identity
+        self.audience = audience
+        self.issued_at = issued_at
+        self.lifetime = lifetime
+        self.scopes: list[str] = []
+        self.tokens: list[str] = []
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        return self.mint(scopes)
+
+    def mint(self, scopes: Sequence[str]) -> AccessToken:
+        self.scopes.extend(scopes)
+        audience = self.audience or resource_from_scope(scopes[0])
+        token, expires_on = self.tenant.mint(self.identity, audience, lifetime=self.lifetime, now=self.issued_at)
+        self.tokens.append(token)
+        return AccessToken(token, expires_on)
+
+
+class AsyncTenantCredential:
+    """The aio flavour of TenantCredential, for azure.cosmos.aio clients."""
+
+    def __init__(self, inner: TenantCredential) -> None:
+        self.inner = inner
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        return self.inner.mint(scopes)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+@dataclass
+class LocalCosmos:
+    folder: Path
+    certs: CertPaths
+    tenant: Tenant
+    issuer_key: Path
+    master_key: str
+    writer: Identity
+    outsider: Identity
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    writer_credential: TenantCredential = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer_credential = TenantCredential(self.tenant, self.writer)
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}/"
+
+    def client(self, credential: Any) -> CosmosClient:
+        return CosmosClient(self.url, credential=credential, connection_verify=str(self.certs.ca))
+
+
+def server_command(cosmos: LocalCosmos, *, port: int = 0) -> list[str]:
+    node = shutil.which("node")
+    assert node, "Node.js 20+ must be on PATH for the local Cosmos server"
+    return [
+        node,
+        str(SERVER_SCRIPT),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--cert",
+        str(cosmos.certs.server_cert),
+        "--key",
+        str(cosmos.certs.server_key),
+        "--issuer-key",
+        str(cosmos.issuer_key),
+        "--issuer",
+        cosmos.tenant.issuer,
+        "--account-host",
+        "localhost",
+        "--data-contributors",
+        cosmos.writer.object_id,
+    ]
+
+
+def start_server(cosmos: LocalCosmos) -> tuple[subprocess.Popen[bytes], int]:
+    env = {**os.environ, "COSMOS_MASTER_KEY": cosmos.master_key}
+    process = subprocess.Popen(server_command(cosmos), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT_SECONDS)
+    if not readable:
+        process.kill()
+        pytest.fail(f"cosmos.js printed no ready line within {READY_TIMEOUT_SECONDS} s")
+    line = process.stdout.readline()
+    event = json.loads(line)
+    assert set(event) == {"event", "port"}
+    assert event["event"] == "ready"
+    return process, int(event["port"])
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.terminate()
+    code = process.wait(EXIT_TIMEOUT_SECONDS)
+    for stream in (process.stdin, process.stdout):
+        if stream:
+            stream.close()
+    return code
+
+
+@pytest.fixture(scope="module")
+def cosmos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCosmos]:
+    folder = tmp_path_factory.mktemp("cosmos")
+    tenant = Tenant()
+    issuer_key = folder / "issuer-public.pem"
+    issuer_key.write_bytes(tenant.public_key_pem())
+    local = LocalCosmos(
+        folder=folder,
+        certs=ensure_certificates(folder / "certs"),
+        tenant=tenant,
+        issuer_key=issuer_key,
+        master_key=base64.b64encode(secrets.token_bytes(64)).decode(),
+        writer=Identity.new("system"),
+        outsider=Identity.new("user"),
+    )
+    local.process, local.port = start_server(local)
+    try:
+        yield local
+    finally:
+        assert stop_server(local.process) == 0
+
+
+@pytest.fixture(scope="module")
+def container(cosmos: LocalCosmos) -> Iterator[ContainerProxy]:
+    """The app's view: created with the master key (as Bicep would), then used with a token."""
+    with cosmos.client(cosmos.master_key) as admin:
+        database = admin.create_database_if_not_exists(DATABASE)
+        database.create_container_if_not_exists(CONTAINER, PartitionKey(path="/source"))
+    with cosmos.client(cosmos.writer_credential) as client:
+        events = client.get_database_client(DATABASE).get_container_client(CONTAINER)
+        events.upsert_item({"id": "seed", "source": "github", "kind": "seed"})
+        yield events
+
+
+# --- helpers: raw HTTPS (certificate checked against our CA), hand-made signatures, SDK calls -----
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def raw_request(
+    cosmos: LocalCosmos, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> RawResponse:
+    context = ssl.create_default_context(cafile=str(cosmos.certs.ca))
+    connection = http.client.HTTPSConnection("localhost", cosmos.port, context=context, timeout=5)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        payload = response.read()
+        response_headers = {name.lower(): value for name, value in response.getheaders()}
+        return RawResponse(response.status, response_headers, json.loads(payload) if payload else None)
+    finally:
+        connection.close()
+
+
+def master_key_authorization(key: str, verb: str, resource_type: str, resource_link: str, date: str) -> str:
+    """The documented Cosmos master-key signature, written from the REST spec rather than the SDK."""
+    payload = f"{verb.lower()}\n{resource_type.lower()}\n{resource_link}\n{date.lower()}\n\n"
+    digest = hmac.new(base64.b64decode(key), payload.encode(), hashlib.sha256).digest()
+    token = f"type=master&ver=1.0&sig={base64.b64encode(digest).decode()}"
+    return urllib.parse.quote(token, safe="-_.!~*'()")
+
+
+def devstack(cosmos: LocalCosmos, method: str, path: str, rule: object = None) -> RawResponse:
+    body = None if rule is None else json.dumps(rule).encode()
+    return raw_request(cosmos, method, f"/_devstack/{path}", body=body)
+
+
+def error_code(error: CosmosHttpResponseError) -> str:
+    code: str = json.loads(str(error.http_error_message))["code"]
+    return code
+
+
+@pytest.fixture
+def fast_account_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK retries a failed account read 3 times, 500 ms apart, whatever the status (also against
+    real Cosmos: a refused client costs 1.5 s). Failure-path tests shorten the wait, not the count."""
+    monkeypatch.setenv("AZURE_COSMOS_HEALTH_CHECK_RETRY_AFTER_MS", "10")
+
+
+def read_seed(cosmos: LocalCosmos, credential: Any) -> None:
+    """What a worker does first: build a client (it reads the account) and read an item."""
+    with cosmos.client(credential) as client:
+        client.get_database_client(DATABASE).get_container_client(CONTAINER).read_item("seed", partition_key="github")
+
+
+# --- start-up, TLS and the account ----------------------------------------------------------------
+
+
+def test_account_read_signed_by_hand_advertises_the_endpoint_the_client_used(cosmos: LocalCosmos) -> None:
+    date = formatdate(usegmt=True)
+    auth = master_key_authorization(cosmos.master_key, "GET", "", "", date)
+    response = raw_request(cosmos, "GET", "/", headers={"authorization": auth, "x-ms-date": date})
+
+    assert response.status == 200
+    assert response.headers["connection"] == "keep-alive"
+    endpoints = {loc["databaseAccountEndpoint"] for loc in response.body["writableLocations"]}
+    endpoints |= {loc["databaseAccountEndpoint"] for loc in response.body["readableLocations"]}
+    assert endpoints == {f"https://localhost:{cosmos.port}/"}
+
+
+def test_master_key_signature_older_than_fifteen_minutes_is_refused(cosmos: LocalCosmos) -> None:
+    date = formatdate(time.time() - 20 * 60, usegmt=True)
+    auth = master_key_authorization(cosmos.master_key, "GET", "dbs", "", date)
+    response = raw_request(cosmos, "GET", "/dbs", headers={"authorization": auth, "x-ms-date": date})
+
+    assert response.status == 403
+    assert "not valid at the current time" in response.body["message"]
+
+
+def test_request_without_authorization_is_401(cosmos: LocalCosmos) -> None:
+    response = raw_request(cosmos, "GET", f"/dbs/{DATABASE}")
+
+    assert response.status == 401
+    assert response.body["code"] == "Unauthorized"
+
+
+def test_master_key_created_database_and_container_readable_with_a_token(container: ContainerProxy) -> None:
+    properties = container.read()
+
+    assert properties["id"] == CONTAINER
+    assert properties["partitionKey"]["paths"] == ["/source"]
+
+
+@pytest.mark.usefixtures("fast_account_retries")
+def test_wrong_master_key_is_401(cosmos: LocalCosmos) -> None:
+    wrong_key = base64.b64encode(secrets.token_bytes(64)).decode()
+
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        read_seed(cosmos, wrong_key)
+
+    assert caught.value.status_code == 401
+    assert "wrong key" in str(caught.value.http_error_message)
+
+
+# --- items with a token ---------------------------------------------------------------------------
+
+
+def test_item_lifecycle_with_a_token(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    container.upsert_item({"id": "life", "source": "github", "status": "new", "attempts": 0})
+    first = container.read_item("life", partition_key="github")
+    replaced = container.replace_item(
+        "life",
+        {"id": "life", "source": "github", "status": "seen", "attempts": 0},
+        etag=first["_etag"],
+        match_condition=MatchConditions.IfNotModified,
+    )
+    with pytest.raises(CosmosAccessConditionFailedError):
+        container.replace_item("life", replaced, etag=first["_etag"], match_condition=MatchConditions.IfNotModified)
+    patched = container.patch_item(
+        "life",
+        partition_key="github",
+        patch_operations=[
+            {"op": "incr", "path": "/attempts", "value": 2},
+            {"op": "set", "path": "/status", "value": "done"},
+        ],
+    )
+    container.delete_item("life", partition_key="github")
+
+    assert first["status"] == "new"
+    assert replaced["status"] == "seen"
+    assert (patched["status"], patched["attempts"]) == ("done", 2)
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("life", partition_key="github")
+    assert set(cosmos.writer_credential.scopes) == {COSMOS_SCOPE}
+
+
+MISSING_ITEM_OPERATIONS: dict[str, Callable[[ContainerProxy], object]] = {
+    "read": lambda c: c.read_item("nope", partition_key="github"),
+    "replace": lambda c: c.replace_item("nope", {"id": "nope", "source": "github"}),
+    "delete": lambda c: c.delete_item("nope", partition_key="github"),
+    "patch": lambda c: c.patch_item("nope", partition_key="github", patch_operations=[{"op": "remove", "path": "/x"}]),
+    "read in another partition": lambda c: c.read_item("seed", partition_key="stripe"),
+}
+
+
+@pytest.mark.parametrize("operation", MISSING_ITEM_OPERATIONS.values(), ids=MISSING_ITEM_OPERATIONS.keys())
+def test_missing_item_is_404_not_found(
+    container: ContainerProxy, operation: Callable[[ContainerProxy], object]
+) -> None:
+    with pytest.raises(CosmosResourceNotFoundError) as caught:
+        operation(container)
+
+    assert caught.value.status_code == 404
+    assert error_code(caught.value) == "NotFound"
+
+
+def test_query_with_partition_key_sees_only_that_partition(container: ContainerProxy) -> None:
+    for n, source in enumerate(["q-github", "q-github", "q-github", "q-stripe", "q-stripe"]):
+        container.upsert_item({"id": f"q{n}", "source": source, "kind": "query", "n": n})
+
+    everything = list(container.query_items("SELECT * FROM c", partition_key="q-github"))
+    filtered = list(
+        container.query_items(
+            "SELECT c.id FROM c WHERE c.n >= @min", parameters=[{"name": "@min", "value": 1}], partition_key="q-github"
+        )
+    )
+    counted: list[Any] = list(container.query_items("SELECT VALUE COUNT(1) FROM c", partition_key="q-stripe"))
+    across = list(container.query_items("SELECT c.id FROM c WHERE c.kind = 'query'", enable_cross_partition_query=True))
+
+    assert {item["id"] for item in everything} == {"q0", "q1", "q2"}
+    assert {item["id"] for item in filtered} == {"q1", "q2"}
+    assert counted == [2]
+    assert {item["id"] for item in across} == {"q0", "q1", "q2", "q3", "q4"}
+
+
+def test_query_pages_follow_max_item_count_and_resume_from_a_continuation(container: ContainerProxy) -> None:
+    for n in range(7):
+        container.upsert_item({"id": f"page{n}", "source": "paging", "n": n})
+    query = "SELECT * FROM c ORDER BY c.n"
+
+    pages = [list(page) for page in container.query_items(query, partition_key="paging", max_item_count=3).by_page()]
+    pager = cast(
+        "PageIterator[dict[str, Any]]", container.query_items(query, partition_key="paging", max_item_count=3).by_page()
+    )
+    first = list(next(pager))
+    resumed = container.query_items(query, partition_key="paging", max_item_count=3).by_page(pager.continuation_token)
+    rest = [item for page in resumed for item in page]
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [item["n"] for page in pages for item in page] == list(range(7))
+    assert [item["n"] for item in first + rest] == list(range(7))
+
+
+def test_batch_applies_every_operation(container: ContainerProxy) -> None:
+    container.upsert_item({"id": "b1", "source": "batch", "n": 1})
+    container.upsert_item({"id": "b3", "source": "batch", "n": 3})
+
+    results = container.execute_item_batch(
+        [
+            ("create", ({"id": "b2", "source": "batch", "n": 2},)),
+            ("upsert", ({"id": "b1", "source": "batch", "n": 10},)),
+            ("replace", ("b1", {"id": "b1", "source": "batch", "n": 11})),
+            ("read", ("b1",)),
+            ("patch", ("b2", [{"op": "incr", "path": "/n", "value": 5}])),
+            ("delete", ("b3",)),
+        ],
+        partition_key="batch",
+    )
+
+    assert [result["statusCode"] for result in results] == [201, 200, 200, 200, 200, 204]
+    assert results[3]["resourceBody"]["n"] == 11
+    assert container.read_item("b1", partition_key="batch")["n"] == 11
+    assert container.read_item("b2", partition_key="batch")["n"] == 7
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("b3", partition_key="batch")
+
+
+def test_batch_is_all_or_nothing(container: ContainerProxy) -> None:
+    container.upsert_item({"id": "a1", "source": "atomic", "n": 1})
+    container.upsert_item({"id": "a2", "source": "atomic", "n": 2})
+
+    with pytest.raises(CosmosBatchOperationError) as caught:
+        container.execute_item_batch(
+            [
+                ("create", ({"id": "a3", "source": "atomic"},)),
+                ("upsert", ({"id": "a1", "source": "atomic", "n": 99},)),
+                ("create", ({"id": "a2", "source": "atomic"},)),
+                ("delete", ("a1",)),
+            ],
+            partition_key="atomic",
+        )
+
+    assert caught.value.error_index == 2
+    assert [r["statusCode"] for r in caught.value.operation_responses] == [424, 424, 409, 424]
+    assert container.read_item("a1", partition_key="atomic")["n"] == 1
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("a3", partition_key="atomic")
+
+
+def test_batch_refuses_an_item_from_another_partition(container: ContainerProxy) -> None:
+    with pytest.raises(CosmosBatchOperationError) as caught:
+        container.execute_item_batch([("create", ({"id": "x1", "source": "elsewhere"},))], partition_key="atomic")
+
+    assert [r["statusCode"] for r in caught.value.operation_responses] == [400]
+
+
+async def test_async_client_works_with_a_token(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    credential = AsyncTenantCredential(TenantCredential(cosmos.tenant, cosmos.writer))
+    async with AsyncCosmosClient(cosmos.url, credential=credential, connection_verify=str(cosmos.certs.ca)) as client:
+        events = client.get_database_client(DATABASE).get_container_client(CONTAINER)
+        await events.upsert_item({"id": "aio1", "source": "aio", "n": 1})
+        read = await events.read_item("aio1", partition_key="aio")
+        batch = await events.execute_item_batch(
+            [("create", ({"id": "aio2", "source": "aio", "n": 2},)), ("read", ("aio1",))], partition_key="aio"
+        )
+        found = [item["id"] async for item in events.query_items("SELECT * FROM c", partition_key="aio")]
+        with pytest.raises(CosmosResourceNotFoundError):
+            await events.read_item("missing", partition_key="aio")
+
+    assert read["n"] == 1
+    assert [r["statusCode"] for r in batch] == [201, 200]
+    assert sorted(found) == ["aio1", "aio2"]
+    assert set(credential.inner.scopes) == {COSMOS_SCOPE}
+
+
+# --- tokens that must not work --------------------------------------------------------------------
+
+
+BAD_TOKENS: dict[str, tuple[Callable[[LocalCosmos], TenantCredential], str]] = {
+    "expired": (
+        lambda c: TenantCredential(c.tenant, c.writer, issued_at=time.time() - 7200, lifetime=3600),
+        "has been expired since",
+    ),
+    "wrong audience": (
+        lambda c: TenantCredential(c.tenant, c.writer, audience="https://storage.azure.com"),
+        "is intended for [https://storage.azure.com]",
+    ),
+    "other signing key": (
+        lambda c: TenantCredential(Tenant(tenant_id=c.tenant.tenant_id), c.writer),
+        "signature is invalid",
+    ),
+    "other tenant": (
+        lambda c: TenantCredential(Tenant(key=c.tenant.key), c.writer),
+        "issuer this account does not trust",
+    ),
+}
+
+
+@pytest.mark.usefixtures("fast_account_retries")
+@pytest.mark.parametrize(("make_credential", "reason"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_unacceptable_token_is_401_without_echoing_it(
+    cosmos: LocalCosmos,
+    container: ContainerProxy,
+    make_credential: Callable[[LocalCosmos], TenantCredential],
+    reason: str,
+) -> None:
+    credential = make_credential(cosmos)
+
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        read_seed(cosmos, credential)
+
+    message = str(caught.value.http_error_message)
+    assert caught.value.status_code == 401
+    assert error_code(caught.value) == "Unauthorized"
+    assert reason in message
+    assert credential.tokens
+    assert not any(token in message or token.split(".")[2] in message for token in credential.tokens)
+
+
+@pytest.mark.usefixtures("fast_account_retries")
+def test_principal_without_the_data_role_is_403_5301(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        read_seed(cosmos, TenantCredential(cosmos.tenant, cosmos.outsider))
+
+    assert (caught.value.status_code, caught.value.sub_status) == (403, 5301)
+    assert f"principal [{cosmos.outsider.object_id}] does not have required RBAC permissions" in str(
+        caught.value.http_error_message
+    )
+
+
+CONTROL_PLANE_OPERATIONS: dict[str, Callable[[CosmosClient], object]] = {
+    "create database": lambda client: client.create_database("other"),
+    "create container": lambda client: client.get_database_client(DATABASE).create_container(
+        "other", PartitionKey(path="/source")
+    ),
+    "replace container": lambda client: client.get_database_client(DATABASE).replace_container(
+        CONTAINER, PartitionKey(path="/source"), default_ttl=60
+    ),
+    "delete container": lambda client: client.get_database_client(DATABASE).delete_container(CONTAINER),
+    "delete database": lambda client: client.delete_database(DATABASE),
+}
+
+
+@pytest.mark.parametrize("operation", CONTROL_PLANE_OPERATIONS.values(), ids=CONTROL_PLANE_OPERATIONS.keys())
+def test_token_cannot_manage_databases_or_containers(
+    cosmos: LocalCosmos, container: ContainerProxy, operation: Callable[[CosmosClient], object]
+) -> None:
+    with cosmos.client(cosmos.writer_credential) as client, pytest.raises(CosmosHttpResponseError) as caught:
+        operation(client)
+
+    assert (caught.value.status_code, caught.value.sub_status) == (403, 5300)
+    assert "cannot be authorized by AAD token in data plane" in str(caught.value.http_error_message)
+    assert container.read()["partitionKey"]["paths"] == ["/source"]
+
+
+# --- dev routes: faults and stats -----------------------------------------------------------------
+
+
+def test_fault_rule_answers_matching_requests_until_its_count_runs_out(
+    cosmos: LocalCosmos, container: ContainerProxy
+) -> None:
+    before = devstack(cosmos, "GET", "stats").body["faults"]
+    rule = {"status": 429, "count": 2, "method": "GET", "resourceType": "docs"}
+    try:
+        assert devstack(cosmos, "POST", "faults", rule).status == 200
+        container.upsert_item({"id": "fault1", "source": "faults"})  # a POST: not matched
+        after_write = devstack(cosmos, "GET", "stats").body["faults"]
+        started = time.perf_counter()
+        item = container.read_item("fault1", partition_key="faults")  # the SDK retries both 429s
+        elapsed = time.perf_counter() - started
+        remaining = devstack(cosmos, "GET", "faults").body["fault"]
+    finally:
+        devstack(cosmos, "DELETE", "faults")
+
+    assert item["id"] == "fault1"
+    assert after_write == before
+    assert devstack(cosmos, "GET", "stats").body["faults"] == before + 2
+    assert elapsed >= 0.2  # two x-ms-retry-after-ms: 100 waits
+    assert remaining is None
+
+
+def test_fault_without_count_lasts_until_cleared(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    try:
+        devstack(cosmos, "POST", "faults", {"status": 503, "count": None, "resourceType": "docs"})
+        with pytest.raises(CosmosHttpResponseError) as caught:
+            container.read_item("seed", partition_key="github")
+    finally:
+        cleared = devstack(cosmos, "DELETE", "faults")
+
+    assert caught.value.status_code == 503
+    assert error_code(caught.value) == "ServiceUnavailable"
+    assert caught.value.headers["x-ms-retry-after-ms"] == "100"
+    assert cleared.body == {"fault": None}
+    assert container.read_item("seed", partition_key="github")["id"] == "seed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[503]",
+        b'{"status": 200}',
+        b'{"status": 503, "count": 0}',
+        b'{"status": 503, "resource_type": "docs"}',
+    ],
+    ids=["not json", "not an object", "not an error status", "zero count", "unknown field"],
+)
+def test_malformed_fault_rule_is_400(cosmos: LocalCosmos, body: bytes) -> None:
+    response = raw_request(cosmos, "POST", "/_devstack/faults", body=body)
+
+    assert response.status == 400
+    assert response.body["code"] == "BadRequest"
+    assert devstack(cosmos, "GET", "faults").body == {"fault": None}
+
+
+def test_stats_count_requests_by_auth_outcome_and_resource_type(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    devstack(cosmos, "DELETE", "stats")
+
+    raw_request(cosmos, "GET", f"/dbs/{DATABASE}/colls/{CONTAINER}")
+    container.read_item("seed", partition_key="github")
+    stats = devstack(cosmos, "GET", "stats").body
+
+    assert stats["auth"] == {"aad": 1, "master": 0, "unauthorized": 1, "forbidden": 0}
+    assert stats["resourceTypes"] == {"colls": 1, "docs": 1}
+    assert stats["requests"] == 2
+
+
+def test_point_reads_reuse_one_connection(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    for _ in range(20):
+        container.read_item("seed", partition_key="github")
+    connections_before = devstack(cosmos, "GET", "stats").body["connections"]
+    timings = []
+    for _ in range(200):
+        started = time.perf_counter()
+        container.read_item("seed", partition_key="github")
+        timings.append((time.perf_counter() - started) * 1000)
+    connections_after = devstack(cosmos, "GET", "stats").body["connections"]
+
+    p50 = statistics.median(timings)
+    p95 = statistics.quantiles(timings, n=20)[-1]
+    print(f"200 point reads: mean {statistics.fmean(timings):.2f} ms, p50 {p50:.2f} ms, p95 {p95:.2f} ms")
+    # The SDK's own connection plus the raw stats request above: nothing per read.
+    assert connections_after - connections_before <= 2
+    assert p50 < 15
+
+
+# --- process lifecycle ----------------------------------------------------------------------------
+
+
+def test_process_exits_when_stdin_reaches_eof(cosmos: LocalCosmos) -> None:
+    process, _ = start_server(cosmos)
+    assert process.stdin is not None
+    started = time.monotonic()
+    process.stdin.close()
+
+    code = process.wait(EXIT_TIMEOUT_SECONDS)
+
+    assert code == 0
+    assert time.monotonic() - started < EXIT_TIMEOUT_SECONDS
+    stop_server(process)
+
+
+def test_process_exits_cleanly_on_sigterm(cosmos: LocalCosmos) -> None:
+    process, _ = start_server(cosmos)
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(EXIT_TIMEOUT_SECONDS) == 0
+    stop_server(process)
+
+
+def test_missing_option_exits_with_usage_error(cosmos: LocalCosmos) -> None:
+    command = [arg for arg in server_command(cosmos) if arg not in {"--issuer", cosmos.tenant.issuer}]
+
+    result = subprocess.run(command, capture_output=True, timeout=EXIT_TIMEOUT_SECONDS, check=False)
+
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert b"--issuer is required" in result.stderr
+
+
+def test_malformed_token_is_401_without_echoing_it(cosmos: LocalCosmos) -> None:
+    # A malformed token must be refused without being repeated back.
+    garbage = f"not-a-jwt-{uuid.uuid4().hex}"
+    response = raw_request(cosmos, "GET", "/dbs", headers={"authorization": f"type=aad&ver=1.0&sig={garbage}"})
+
+    assert response.status == 401
+    assert garbage not in json.dumps(response.body)
