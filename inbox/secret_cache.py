@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from azure.core.exceptions import AzureError
-from azure.keyvault.secrets import SecretProperties
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
 from inbox.clients import get_clients
@@ -99,11 +99,27 @@ class SecretCache:
             return values
 
     async def _load(self, name: str) -> tuple[str, ...]:
-        usable = [p async for p in self._client.list_properties_of_secret_versions(name) if _usable(p)]
-        usable.sort(key=lambda p: p.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC), reverse=True)
-        newest = usable[:VERSIONS_ACCEPTED]
-        secrets = await asyncio.gather(*(self._client.get_secret(name, p.version) for p in newest))
-        return tuple(s.value for s in secrets if s.value)
+        """The latest version as Key Vault defines it, then the newest other usable version.
+
+        Version timestamps have one-second resolution, so "latest" comes from Key Vault itself rather
+        than from sorting; sorting only picks the previous version.
+        """
+        listed = [p async for p in self._client.list_properties_of_secret_versions(name)]
+        try:
+            latest: KeyVaultSecret | None = await self._client.get_secret(name)
+        except HttpResponseError as error:
+            if error.status_code != 403:  # 403 here: the latest version is disabled
+                raise
+            latest = None
+        current = [latest] if latest is not None and _usable(latest.properties) else []
+        others = sorted(
+            (p for p in listed if _usable(p) and (latest is None or p.version != latest.properties.version)),
+            key=lambda p: p.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC),
+            reverse=True,
+        )
+        wanted = others[: VERSIONS_ACCEPTED - len(current)]
+        previous = await asyncio.gather(*(self._client.get_secret(name, p.version) for p in wanted))
+        return tuple(s.value for s in (*current, *previous) if s.value)
 
 
 def _usable(properties: SecretProperties) -> bool:

@@ -102,8 +102,8 @@ class Inbox:
         parameters: list[dict[str, Any]] = [{"name": "@s", "value": source}, {"name": "@id", "value": event_id}]
         return list(self.index.query_items(query, parameters=parameters, partition_key=source))
 
-    def blobs(self, source: str) -> list[str]:
-        return [b.name for b in self.container("events").list_blobs(name_starts_with=f"{source}/")]
+    def blobs(self, prefix: str) -> list[str]:
+        return [b.name for b in self.container("events").list_blobs(name_starts_with=prefix)]
 
     def fault(self, service: str, spec: Mapping[str, Any] | None) -> None:
         """Make Key Vault or Cosmos answer errors (spec) or behave again (None)."""
