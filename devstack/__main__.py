@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         ports=Ports(
             token=args.token_port,
             keyvault=args.keyvault_port,
-            vault_proxy=args.proxy_port,
+            proxy=args.proxy_port,
             blob=args.blob_port,
             cosmos=args.cosmos_port,
             host_storage=args.host_storage_port,
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         sources=args.sources,
         extra_settings=dict(_setting(s) for s in args.setting),
         seed_file=args.seed,
+        certs_dir=args.certs_dir,
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
         host_echo=None if args.quiet else sys.stdout,
@@ -89,9 +90,10 @@ def _print_summary(stack: RunningStack, options: StackOptions) -> None:
     lines = [
         "Local Azure stack is up",
         f"  token endpoint    {s['IDENTITY_ENDPOINT']}  (stats {env.token_stats_url})",
-        f"  Key Vault         {s['AZURE_KEY_VAULT_ENDPOINT']}  via proxy {s['HTTPS_PROXY']}",
+        f"  Key Vault         {s['AZURE_KEY_VAULT_ENDPOINT']}",
         f"  Blob (data)       {s['AZURE_STORAGE_BLOB_ENDPOINT']}",
         f"  Cosmos DB         {s['AZURE_COSMOS_ENDPOINT']}",
+        f"  (these Azure host names resolve through the stack's proxy {s['HTTPS_PROXY']})",
         f"  CA bundle         {env.ca_bundle}",
     ]
     if env.host_url:
@@ -115,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the local stack and serve the app")
     up.add_argument("--app-dir", type=Path, default=ROOT, help="folder with function_app.py (default: repo root)")
     up.add_argument("--state-dir", type=Path, default=ROOT / ".devstack", help="certificates, logs and env.json")
+    up.add_argument("--certs-dir", type=Path, help="local CA and server certificate (default: STATE_DIR/certs)")
     up.add_argument("--sources", default=DEFAULT_SOURCES, help="WEBHOOK_SOURCES for the app")
     up.add_argument("--seed", type=Path, default=ROOT / "devstack" / "keyvault-seed.json", help="Key Vault seed")
     up.add_argument(

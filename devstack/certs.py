@@ -15,9 +15,16 @@ import certifi
 import trustme
 from cryptography import x509
 
-# Every name a local service answers to. Key Vault is reached by its Azure-shaped host name through
-# the vault proxy (see vault_proxy.py), so the certificate must cover it.
-SERVER_NAMES = ("localhost", "127.0.0.1", "::1", "*.vault.azure.net")
+# Every name a local service answers to: loopback, and the Azure host names the app uses through the
+# stack's proxy (see host_proxy.py).
+SERVER_NAMES = (
+    "localhost",
+    "127.0.0.1",
+    "::1",
+    "*.vault.azure.net",
+    "*.blob.core.windows.net",
+    "*.documents.azure.com",
+)
 RENEW_BEFORE = datetime.timedelta(days=30)
 
 

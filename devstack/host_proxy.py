@@ -1,12 +1,15 @@
-"""A loopback HTTPS proxy that lets the app reach the local Key Vault by its Azure-shaped name.
+"""The stack's name service: a loopback HTTPS proxy that gives each local service its Azure host name.
 
-The Key Vault SDK only sends a token to a host that ends with the challenge's resource domain
-(`*.vault.azure.net`), a protection against leaking tokens to a look-alike URL. Rather than have the
-app switch that off locally, the stack gives it `HTTPS_PROXY` pointing here: the SDK opens a CONNECT
-tunnel to `inbox-local.vault.azure.net:443`, which this proxy connects to the fake vault. TLS still
-runs end to end between the client and the fake (the local CA's certificate covers
-`*.vault.azure.net`). Any other host is answered 502, as if the name did not resolve: nothing leaves
-the machine.
+The app is configured with Azure-shaped endpoints (`https://inbox-local.vault.azure.net`,
+`https://inboxdata.blob.core.windows.net`, `https://inbox-local.documents.azure.com`) and
+`HTTPS_PROXY` pointing here. Each SDK opens a CONNECT tunnel to `<host>:443`, which this proxy joins to
+the local service; TLS runs end to end between the client and the service, whose certificate (from the
+local CA) names those hosts. Why not 127.0.0.1 URLs:
+- the Key Vault SDK sends a token only to a host ending in the challenge's resource domain
+  (`.vault.azure.net`), a protection against leaking tokens that the app should never switch off;
+- the Cosmos SDK silently skips certificate checks for `localhost`/`127.0.0.1`, so TLS would go untested;
+- the app's settings look exactly as they do in Azure.
+Any other host is answered 502, as if the name did not resolve: nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ MAX_HEAD_BYTES = 8 * 1024
 HEAD_TIMEOUT_SECONDS = 10
 
 
-class VaultProxy:
+class HostProxy:
     def __init__(self, routes: Mapping[str, tuple[str, int]]) -> None:
         # "host:port" (lower case) -> where the tunnel really goes
         self._routes = {k.lower(): v for k, v in routes.items()}

@@ -6,11 +6,23 @@ stops when the session ends (or, through the stdin pipe, when the test process d
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from devstack.testing import IDENTITY_VARIABLES, StackInfo, StackProcess
+from devstack.certs import ensure_certificates
+from devstack.testing import IDENTITY_VARIABLES, ROOT, StackInfo, StackProcess
+
+# The test process trusts the local CA the way the app's host does: through the standard variables,
+# set before any test module imports aiohttp (whose default TLS context reads SSL_CERT_FILE once, at
+# import). The Cosmos SDK in particular verifies with the default context whatever its
+# `connection_verify` says, so this is the only way its TLS is really checked.
+CERTS = ensure_certificates(ROOT / ".devstack" / "certs")
+if "aiohttp" in sys.modules:
+    raise RuntimeError("devstack.pytest_plugin must load before aiohttp (it is passed with -p in pyproject)")
+os.environ["SSL_CERT_FILE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(CERTS.ca_bundle)
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +33,7 @@ def devstack_args() -> list[str]:
 
 @pytest.fixture(scope="session")
 def devstack(tmp_path_factory: pytest.TempPathFactory, devstack_args: list[str]) -> Iterator[StackInfo]:
-    stack = StackProcess(tmp_path_factory.mktemp("devstack"), devstack_args)
+    stack = StackProcess(tmp_path_factory.mktemp("devstack"), ["--certs-dir", str(CERTS.folder), *devstack_args])
     try:
         yield stack.wait_ready()
     finally:

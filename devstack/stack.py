@@ -1,6 +1,6 @@
 """The whole local stack: what runs where, in which order, and what the app is told about it.
 
-In-process (one asyncio loop): the token endpoint, the Key Vault fake and the vault proxy.
+In-process (one asyncio loop): the token endpoint, the Key Vault fake and the host-name proxy.
 Child processes: Azurite for the data account (HTTPS + OAuth), Azurite for the Functions host's own
 storage (plain), the Cosmos server and the local function host.
 
@@ -30,7 +30,7 @@ from devstack.identity_endpoint import APP_SERVICE_PATH, Directory, create_ident
 from devstack.keyvault import SECRETS_OFFICER, SECRETS_USER, SeedSecret, create_keyvault_app, load_seed
 from devstack.settings_files import EnvFile, write_env_file, write_local_settings
 from devstack.tokens import Identity, Tenant, TokenVerifier
-from devstack.vault_proxy import VaultProxy
+from devstack.host_proxy import HostProxy
 
 LOOPBACK = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +38,10 @@ NODE_DIR = REPO_ROOT / "devstack" / "node"
 AZURITE = NODE_DIR / "node_modules" / "azurite" / "dist" / "src"
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 # Names the app sees; in Azure they come from Bicep (infra/), here from the stack.
-VAULT_HOST = "inbox-local.vault.azure.net"
 DATA_ACCOUNT = "inboxdata"
+VAULT_HOST = "inbox-local.vault.azure.net"
+BLOB_HOST = f"{DATA_ACCOUNT}.blob.core.windows.net"
+COSMOS_HOST = "inbox-local.documents.azure.com"
 HOST_ACCOUNT = "inboxhost"
 COSMOS_DATABASE = "inbox"
 COSMOS_CONTAINER = "events"
@@ -55,7 +57,7 @@ class Ports:
 
     token: int = 0
     keyvault: int = 0
-    vault_proxy: int = 0
+    proxy: int = 0
     blob: int = 0
     cosmos: int = 0
     host_storage: int = 0
@@ -69,6 +71,7 @@ class StackOptions:
     ports: Ports = field(default_factory=Ports)
     sources: str = DEFAULT_SOURCES
     seed_file: Path | None = None
+    certs_dir: Path | None = None  # default: <state_dir>/certs
     # App settings added to (or overriding) the stack's own, e.g. SECRET_CACHE_SECONDS for tests.
     extra_settings: Mapping[str, str] = field(default_factory=dict)
     write_local_settings: bool = True
@@ -116,7 +119,7 @@ class RunningStack:
     env_file: EnvFile
     children: list[Child]
     runners: list[web.AppRunner]
-    proxy: VaultProxy
+    proxy: HostProxy
 
     async def stop(self) -> None:
         # The host first: it is the only client of the others.
@@ -131,7 +134,7 @@ async def start_stack(options: StackOptions) -> RunningStack:
     state = options.state_dir
     for folder in (state, state / "logs"):
         folder.mkdir(parents=True, exist_ok=True)
-    certs = ensure_certificates(state / "certs")
+    certs = ensure_certificates(options.certs_dir or state / "certs")
     tenant = Tenant()
     people = LocalIdentities()
     issuer_key = state / "issuer-public.pem"
@@ -139,7 +142,7 @@ async def start_stack(options: StackOptions) -> RunningStack:
     identity_header = secrets.token_urlsafe(24)
     children: list[Child] = []
     runners: list[web.AppRunner] = []
-    proxy = VaultProxy({})
+    proxy = HostProxy({})
     try:
         token_runner, token_port = await _serve(
             create_identity_app(tenant=tenant, directory=people.directory(), identity_header=identity_header),
@@ -155,12 +158,17 @@ async def start_stack(options: StackOptions) -> RunningStack:
         )
         vault_runner, vault_port = await _serve(vault_app, options.ports.keyvault, tls=certs)
         runners.append(vault_runner)
-        proxy = VaultProxy({f"{VAULT_HOST}:443": (LOOPBACK, vault_port)})
-        proxy_port = await proxy.start(LOOPBACK, options.ports.vault_proxy)
-
         data_key, host_key, cosmos_key = (_account_key() for _ in range(3))
         blob_port = options.ports.blob or free_port()
         cosmos_port = options.ports.cosmos or free_port()
+        proxy = HostProxy(
+            {
+                f"{VAULT_HOST}:443": (LOOPBACK, vault_port),
+                f"{BLOB_HOST}:443": (LOOPBACK, blob_port),
+                f"{COSMOS_HOST}:443": (LOOPBACK, cosmos_port),
+            }
+        )
+        proxy_port = await proxy.start(LOOPBACK, options.ports.proxy)
         host_ports = _three_ports(options.ports.host_storage)
         log_dir = state / "logs"
         started = await asyncio.gather(
@@ -182,13 +190,14 @@ async def start_stack(options: StackOptions) -> RunningStack:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-        blob_endpoint = f"https://{LOOPBACK}:{blob_port}/{DATA_ACCOUNT}"
-        cosmos_endpoint = f"https://localhost:{cosmos_port}/"
+        # The stack provisions over the direct loopback addresses, with the keys only it knows.
+        blob_direct = f"https://{LOOPBACK}:{blob_port}/{DATA_ACCOUNT}"
+        cosmos_direct = f"https://localhost:{cosmos_port}/"
         await provision.blob_containers(
-            blob_endpoint, account=DATA_ACCOUNT, key=data_key, names=BLOB_CONTAINERS, ca=certs.ca
+            blob_direct, account=DATA_ACCOUNT, key=data_key, names=BLOB_CONTAINERS, ca=certs.ca
         )
         await provision.cosmos_container(
-            cosmos_endpoint,
+            cosmos_direct,
             key=cosmos_key,
             database=COSMOS_DATABASE,
             container=COSMOS_CONTAINER,
@@ -202,13 +211,13 @@ async def start_stack(options: StackOptions) -> RunningStack:
             "AZURE_CLIENT_ID": people.app.client_id,
             "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
             "AZURE_KEY_VAULT_ENDPOINT": f"https://{VAULT_HOST}/",
-            "AZURE_STORAGE_BLOB_ENDPOINT": blob_endpoint,
-            "AZURE_COSMOS_ENDPOINT": cosmos_endpoint,
+            "AZURE_STORAGE_BLOB_ENDPOINT": f"https://{BLOB_HOST}",
+            "AZURE_COSMOS_ENDPOINT": f"https://{COSMOS_HOST}:443/",
             "COSMOS_DATABASE": COSMOS_DATABASE,
             "COSMOS_CONTAINER": COSMOS_CONTAINER,
             "WEBHOOK_SOURCES": options.sources,
-            # Local only: where the managed-identity credential gets tokens, and how TLS and the
-            # vault host name reach the local services. Azure sets or needs none of these.
+            # Local only: where the managed-identity credential gets tokens, which CA to trust, and the
+            # proxy that maps the Azure host names above to the local services. Azure needs none of these.
             "IDENTITY_ENDPOINT": f"http://{LOOPBACK}:{token_port}{APP_SERVICE_PATH}",
             "IDENTITY_HEADER": identity_header,
             "SSL_CERT_FILE": str(certs.ca_bundle),
@@ -242,6 +251,8 @@ async def start_stack(options: StackOptions) -> RunningStack:
                 "imdsAuthorityHost": token_base,
                 "tokenMintUrl": f"{token_base}/_devstack/mint",
                 "keyvaultDirectUrl": f"https://{LOOPBACK}:{vault_port}",
+                "blobDirectUrl": blob_direct,
+                "cosmosDirectUrl": cosmos_direct,
                 "keyvaultFaultsUrl": f"https://{LOOPBACK}:{vault_port}/_devstack/faults",
                 "cosmosFaultsUrl": f"https://{LOOPBACK}:{cosmos_port}/_devstack/faults",
                 "caCert": str(certs.ca),
@@ -349,7 +360,7 @@ async def _start_cosmos(
         str(NODE_DIR / "cosmos.js"),
         *("--host", LOOPBACK, "--port", str(port)),
         *("--cert", str(certs.server_cert), "--key", str(certs.server_key)),
-        *("--issuer-key", str(issuer_key), "--issuer", issuer, "--account-host", "localhost"),
+        *("--issuer-key", str(issuer_key), "--issuer", issuer, "--account-host", COSMOS_HOST),
         *("--data-contributors", ",".join(i.object_id for i in contributors)),
     ]
     env = _node_env({"COSMOS_MASTER_KEY": key})

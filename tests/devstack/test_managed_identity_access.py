@@ -32,7 +32,7 @@ KINDS = ("system", "user")
 AUDIENCES = {
     "keyvault": "https://vault.azure.net",
     "blob": "https://storage.azure.com",
-    "cosmos": "https://localhost",
+    "cosmos": "https://inbox-local.documents.azure.com",
 }
 SECRET = "webhook-github"
 
@@ -238,9 +238,9 @@ def no_token_request(stack: StackInfo, service: str) -> requests.Response:
     if service == "keyvault":
         url = f"{stack.env.devstack['keyvaultDirectUrl']}/secrets/{SECRET}?api-version=2025-07-01"
     elif service == "blob":
-        url = f"{s['AZURE_STORAGE_BLOB_ENDPOINT']}/events?restype=container"
+        url = f"{stack.env.devstack['blobDirectUrl']}/events?restype=container"
     else:
-        url = f"{s['AZURE_COSMOS_ENDPOINT']}dbs/{s['COSMOS_DATABASE']}/colls/{s['COSMOS_CONTAINER']}/docs/x"
+        url = f"{stack.env.devstack['cosmosDirectUrl']}dbs/{s['COSMOS_DATABASE']}/colls/{s['COSMOS_CONTAINER']}/docs/x"
     return requests.get(url, verify=stack.ca, timeout=10, proxies={"https": "", "http": ""})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devstack.testing import StackInfo, StackProcess, process_alive
-from devstack.vault_proxy import VaultProxy
+from devstack.host_proxy import HostProxy
 
 ENV_KEYS = {"host_url", "function_key", "master_key", "token_stats_url", "keyvault_stats_url", "ca_bundle", "settings"}
 APP_SETTINGS = {
@@ -36,6 +36,8 @@ def test_env_file_has_the_documented_shape(devstack: StackInfo) -> None:
     assert document.host_url.startswith("http://127.0.0.1:")
     assert document.settings["AZURE_TOKEN_CREDENTIALS"] == "ManagedIdentityCredential"
     assert document.settings["AZURE_KEY_VAULT_ENDPOINT"].endswith(".vault.azure.net/")
+    assert document.settings["AZURE_STORAGE_BLOB_ENDPOINT"].endswith(".blob.core.windows.net")
+    assert ".documents.azure.com" in document.settings["AZURE_COSMOS_ENDPOINT"]
     assert Path(document.ca_bundle).read_text().count("BEGIN CERTIFICATE") > 1  # public CAs + the local one
 
 
@@ -82,8 +84,8 @@ async def proxy_reply(port: int, request: bytes) -> bytes:
     return reply
 
 
-async def test_vault_proxy_only_tunnels_to_the_vault() -> None:
-    proxy = VaultProxy({"inbox-local.vault.azure.net:443": ("127.0.0.1", 9)})
+async def test_proxy_only_tunnels_to_the_local_services() -> None:
+    proxy = HostProxy({"inbox-local.vault.azure.net:443": ("127.0.0.1", 9)})
     port = await proxy.start()
     try:
         elsewhere = await proxy_reply(port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n")
@@ -94,7 +96,7 @@ async def test_vault_proxy_only_tunnels_to_the_vault() -> None:
     assert plain.startswith(b"HTTP/1.1 405")
 
 
-async def test_vault_proxy_tunnels_tls_to_the_vault(devstack: StackInfo) -> None:
+async def test_proxy_tunnels_tls_to_the_vault(devstack: StackInfo) -> None:
     proxy_port = int(devstack.settings["HTTPS_PROXY"].rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port)
     writer.write(b"CONNECT inbox-local.vault.azure.net:443 HTTP/1.1\r\n\r\n")
