@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import ssl
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.testing import StackInfo, StackProcess, process_alive
 from devstack.host_proxy import HostProxy
+from devstack.testing import ROOT, StackInfo, StackProcess, process_alive
+from inbox.settings import Settings, required_setting_names
 
 ENV_KEYS = {"host_url", "function_key", "master_key", "token_stats_url", "keyvault_stats_url", "ca_bundle", "settings"}
 APP_SETTINGS = {
@@ -39,6 +41,13 @@ def test_env_file_has_the_documented_shape(devstack: StackInfo) -> None:
     assert document.settings["AZURE_STORAGE_BLOB_ENDPOINT"].endswith(".blob.core.windows.net")
     assert ".documents.azure.com" in document.settings["AZURE_COSMOS_ENDPOINT"]
     assert Path(document.ca_bundle).read_text().count("BEGIN CERTIFICATE") > 1  # public CAs + the local one
+
+
+def test_stack_writes_the_settings_the_sample_documents(devstack: StackInfo) -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    assert set(devstack.settings) <= set(sample)
+    assert required_setting_names() <= set(devstack.settings)
+    Settings.from_environment(devstack.settings)  # what the app will parse
 
 
 def wait_until_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
