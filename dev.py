@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+CHECKOV_VENV = ROOT / ".venv-checkov"
 NODE_DIR = ROOT / "devstack" / "node"
 PREFERRED = (3, 13)
 MINIMUM = (3, 11)
@@ -51,6 +52,8 @@ def main(argv: list[str]) -> int:
 
 
 def run_tests(python: str, pytest_args: list[str]) -> int:
+    # The infra tests run checkov from its own venv; naming it makes a missing install fail, not skip.
+    os.environ["CHECKOV"] = ensure_checkov()
     steps = [
         [python, "-m", "ruff", "check", "."],
         [python, "-m", "ruff", "format", "--check", "."],
@@ -101,6 +104,19 @@ def version_of(python: str) -> tuple[int, int]:
         return (0, 0)
     major, minor = out.split()
     return (int(major), int(minor))
+
+
+def ensure_checkov() -> str:
+    bin_dir = CHECKOV_VENV / ("Scripts" if os.name == "nt" else "bin")
+    requirements = ROOT / "requirements-checkov.txt"
+    stamp = CHECKOV_VENV / ".requirements.sha256"
+    if not is_current(stamp, [requirements]):
+        if not bin_dir.exists():
+            subprocess.check_call([find_base_python(), "-m", "venv", str(CHECKOV_VENV)])
+        pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)]
+        subprocess.check_call(pip, cwd=ROOT)
+        stamp.write_text(digest([requirements]))
+    return str(bin_dir / ("checkov.cmd" if os.name == "nt" else "checkov"))
 
 
 def ensure_python_packages(python: str) -> None:

@@ -26,11 +26,11 @@ from aiohttp import web
 from devstack import provision
 from devstack.certs import CertPaths, ensure_certificates
 from devstack.children import Child, ReadyLine, ReadyPort, base_environment, free_port, node_executable, start_child
+from devstack.host_proxy import HostProxy
 from devstack.identity_endpoint import APP_SERVICE_PATH, Directory, create_identity_app
 from devstack.keyvault import SECRETS_OFFICER, SECRETS_USER, SeedSecret, create_keyvault_app, load_seed
 from devstack.settings_files import EnvFile, write_env_file, write_local_settings
 from devstack.tokens import Identity, Tenant, TokenVerifier
-from devstack.host_proxy import HostProxy
 
 LOOPBACK = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent

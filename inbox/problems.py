@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import azure.functions as func
@@ -89,7 +89,7 @@ def problem_for_dependency_error(dependency: str, error: AzureError) -> Problem:
     return dependency_unavailable(dependency, detail)
 
 
-Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+Handler = Callable[[func.HttpRequest], Coroutine[Any, Any, func.HttpResponse]]
 
 
 def problem_responses(handler: Handler) -> Handler:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 import pytest
@@ -58,7 +59,7 @@ async def test_app_service_protocol_issues_verifiable_tokens(
     monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.base + APP_SERVICE_PATH)
     monkeypatch.setenv("IDENTITY_HEADER", HEADER)
     identity = endpoint.user if user_assigned else endpoint.directory.system
-    kwargs = {"client_id": identity.client_id} if user_assigned else {}
+    kwargs: dict[str, Any] = {"client_id": identity.client_id} if user_assigned else {}
     async with ManagedIdentityCredential(**kwargs) as credential:
         token = await credential.get_token(VAULT + "/.default")
     claims = claims_of(endpoint, token.token)
@@ -74,7 +75,7 @@ async def test_imds_protocol_issues_verifiable_tokens(
 ) -> None:
     monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", endpoint.base)
     identity = endpoint.user if user_assigned else endpoint.directory.system
-    kwargs = {"client_id": identity.client_id} if user_assigned else {}
+    kwargs: dict[str, Any] = {"client_id": identity.client_id} if user_assigned else {}
     async with ManagedIdentityCredential(**kwargs) as credential:
         token = await credential.get_token(VAULT + "/.default")
     assert claims_of(endpoint, token.token)["oid"] == identity.object_id

@@ -1,0 +1,226 @@
+// The webhook inbox as `azd up` provisions it: a resource group holding a Python function app on
+// the Flex Consumption plan and everything it talks to, with no keys or connection strings anywhere.
+// The app authenticates as one user-assigned identity; access.bicep lists every role it gets.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; it seeds the resource group and every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource. It must offer Flex Consumption: az functionapp list-flexconsumption-locations.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Comma-separated webhook sources the app accepts; each needs a Key Vault secret named webhook-<source>.')
+param webhookSources string = 'github'
+
+@minValue(1)
+@maxValue(3650)
+@description('Days an event is kept: the blob lifecycle rule and the Cosmos DB TTL both use it.')
+param retentionDays int = 30
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the function app scales out to.')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory per function app instance, in MB.')
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@description('Largest webhook body the app accepts, in bytes.')
+param maxPayloadBytes int = 1048576
+
+@minValue(1)
+@description('Seconds the app caches a webhook secret before asking Key Vault again.')
+param secretCacheSeconds int = 300
+
+@description('Grant principalId the data roles to run the app locally against these resources, and Key Vault Secrets Officer.')
+param developerAccess bool = true
+
+// azd passes the signed-in principal (AZURE_PRINCIPAL_ID), i.e. whoever deploys. Not defaulted to
+// deployer().objectId here: checkov's Bicep parser cannot read deployer() and would skip this file.
+@description('Object ID of the developer; empty grants no developer access.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+@description('Kind of principalId: User for a person, ServicePrincipal when a CI identity runs azd.')
+param principalType string = 'User'
+
+// One token per subscription, environment and region keeps names unique and stable across runs.
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+// The names the app is written against (inbox/settings.py defaults and the app's data layout).
+var eventsContainerName = 'events'
+var digestsContainerName = 'digests'
+var cosmosDatabaseName = 'inbox'
+var cosmosContainerName = 'events'
+var deploymentContainerName = 'app-package'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  scope: rg
+  params: {
+    name: 'sthost${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module dataStorage 'modules/data-storage.bicep' = {
+  name: 'data-storage'
+  scope: rg
+  params: {
+    name: 'stdata${resourceToken}'
+    location: location
+    tags: tags
+    eventsContainerName: eventsContainerName
+    digestsContainerName: digestsContainerName
+    retentionDays: retentionDays
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: 'cosmos-${resourceToken}'
+    location: location
+    tags: tags
+    databaseName: cosmosDatabaseName
+    containerName: cosmosContainerName
+    retentionDays: retentionDays
+  }
+}
+
+module access 'modules/access.bicep' = {
+  name: 'access'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    developerPrincipalId: developerAccess ? principalId : ''
+    developerPrincipalType: principalType
+    hostStorageAccountName: hostStorage.outputs.name
+    dataStorageAccountName: dataStorage.outputs.name
+    eventsContainerName: dataStorage.outputs.eventsContainerName
+    digestsContainerName: dataStorage.outputs.digestsContainerName
+    keyVaultName: keyVault.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: 'func-api-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    hostBlobEndpoint: hostStorage.outputs.blobEndpoint
+    hostQueueEndpoint: hostStorage.outputs.queueEndpoint
+    hostTableEndpoint: hostStorage.outputs.tableEndpoint
+    deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    keyVaultEndpoint: keyVault.outputs.endpoint
+    dataBlobEndpoint: dataStorage.outputs.blobEndpoint
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    cosmosContainerName: cosmos.outputs.containerName
+    eventsContainerName: dataStorage.outputs.eventsContainerName
+    digestsContainerName: dataStorage.outputs.digestsContainerName
+    webhookSources: webhookSources
+    maxPayloadBytes: maxPayloadBytes
+    secretCacheSeconds: secretCacheSeconds
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+  // The roles must exist before the host first starts, or its first reads of storage fail.
+  dependsOn: [
+    access
+  ]
+}
+
+// azd stores these in .azure/<env>/.env; the postprovision hook turns them into local.settings.json.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URI string = functionApp.outputs.uri
+// Not named AZURE_CLIENT_ID: azd hands its environment to hooks and tools, and that name would
+// steer any DefaultAzureCredential there towards a managed identity that only exists in Azure.
+output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.endpoint
+output AZURE_STORAGE_ACCOUNT_NAME string = dataStorage.outputs.name
+output AZURE_STORAGE_BLOB_ENDPOINT string = dataStorage.outputs.blobEndpoint
+output AZURE_HOST_STORAGE_BLOB_ENDPOINT string = hostStorage.outputs.blobEndpoint
+output AZURE_HOST_STORAGE_QUEUE_ENDPOINT string = hostStorage.outputs.queueEndpoint
+output AZURE_HOST_STORAGE_TABLE_ENDPOINT string = hostStorage.outputs.tableEndpoint
+output AZURE_COSMOS_ACCOUNT_NAME string = cosmos.outputs.name
+output AZURE_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output COSMOS_DATABASE string = cosmos.outputs.databaseName
+output COSMOS_CONTAINER string = cosmos.outputs.containerName
+output EVENTS_CONTAINER string = dataStorage.outputs.eventsContainerName
+output DIGESTS_CONTAINER string = dataStorage.outputs.digestsContainerName
+output WEBHOOK_SOURCES string = webhookSources

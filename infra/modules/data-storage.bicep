@@ -1,0 +1,108 @@
+// Storage for the app's own data: raw webhook payloads (events) and the daily digests. The app
+// identity is granted Blob Data Contributor on these two containers only, never on the account.
+
+@description('Name of the storage account (3-24 lowercase letters and digits).')
+param name string
+
+@description('Region of the account.')
+param location string
+
+@description('Tags for the account.')
+param tags object
+
+@description('Container for archived webhook payloads.')
+param eventsContainerName string
+
+@description('Container for the daily digests.')
+param digestsContainerName string
+
+@minValue(1)
+@description('Days after which an archived payload is deleted.')
+param retentionDays int
+
+resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_35: Default network rule Allow: no VNet in this template, so the public endpoint stays reachable; every request still needs an Entra ID token and a role, because key-based auth is off. Add private endpoints to close it.
+    // checkov:skip=CKV_AZURE_59: Public network access stays on for the same reason as CKV_AZURE_35.
+    // checkov:skip=CKV_AZURE_206: LRS keeps the reference cheap and payloads expire after retentionDays; choose Standard_GZRS when they must outlive a zone or region outage.
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource eventsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
+  parent: blobService
+  name: eventsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource digestsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {
+  parent: blobService
+  name: digestsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Payloads expire with their Cosmos index entries (same retentionDays), so the index never points
+// at a deleted blob for long and nothing is kept longer than the operator chose.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expire-archived-payloads'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${eventsContainer.name}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: retentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output eventsContainerName string = eventsContainer.name
+output digestsContainerName string = digestsContainer.name

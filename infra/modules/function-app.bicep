@@ -1,0 +1,249 @@
+// The Flex Consumption plan and the Python function app. Everything the app reaches, it reaches as
+// its user-assigned identity: host storage, the deployment package, Key Vault, Cosmos DB, the data
+// account and Application Insights. No connection string or key appears in the app settings.
+
+@description('Name of the function app.')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Region of the plan and the app.')
+param location string
+
+@description('Tags for the plan and the app; the app also gets the azd service tag.')
+param tags object
+
+@description('Resource ID of the app\'s user-assigned identity.')
+param identityId string
+
+@description('Client ID of the app\'s user-assigned identity.')
+param identityClientId string
+
+@description('Blob endpoint of the host storage account.')
+param hostBlobEndpoint string
+
+@description('Queue endpoint of the host storage account.')
+param hostQueueEndpoint string
+
+@description('Table endpoint of the host storage account.')
+param hostTableEndpoint string
+
+@description('URL of the blob container that receives the deployment package.')
+param deploymentContainerUrl string
+
+@description('Application Insights connection string (an address only: local auth is off).')
+param applicationInsightsConnectionString string
+
+@description('Key Vault URI.')
+param keyVaultEndpoint string
+
+@description('Blob endpoint of the data storage account.')
+param dataBlobEndpoint string
+
+@description('Cosmos DB account endpoint.')
+param cosmosEndpoint string
+
+@description('Cosmos DB database name.')
+param cosmosDatabaseName string
+
+@description('Cosmos DB container name.')
+param cosmosContainerName string
+
+@description('Blob container for archived payloads.')
+param eventsContainerName string
+
+@description('Blob container for digests.')
+param digestsContainerName string
+
+@description('Comma-separated webhook sources the app accepts.')
+param webhookSources string
+
+@minValue(1)
+@description('Largest webhook body the app accepts, in bytes.')
+param maxPayloadBytes int
+
+@minValue(1)
+@description('Seconds a webhook secret is cached before Key Vault is asked again.')
+param secretCacheSeconds int
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the app scales out to.')
+param maximumInstanceCount int
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory per instance, in MB.')
+param instanceMemoryMB int
+
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_225: Zone redundancy is not offered in every Flex Consumption region and needs zone-redundant host storage; this reference deploys to any Flex region.
+    // Linux: Flex Consumption has no Windows workers.
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-11-01' = {
+  name: name
+  location: location
+  // azd finds the app it deploys service `api` to by this tag.
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_78: ftpsState is a deprecated property on Flex Consumption (no FTPS there); FTP and SCM basic auth are switched off by the basicPublishingCredentialsPolicies below (CKV2_INBOX_7).
+    // checkov:skip=CKV_AZURE_222: Webhook senders call the app from the internet; each request is authenticated by its function key and HMAC signature.
+    // checkov:skip=CKV_AZURE_17: Webhook senders do not present client certificates; each request is authenticated by its HMAC signature.
+    // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero up to maximumInstanceCount; a fixed minimum instance count belongs to the Dedicated and Premium plans.
+    // checkov:skip=CKV_AZURE_213: App Service health check evicts instances from a fixed pool; Flex Consumption manages its instances and scales to zero, where periodic pings would keep one running.
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      http20Enabled: true
+      appSettings: [
+        // Host storage, identity-based: no AzureWebJobsStorage connection string exists.
+        {
+          name: 'AzureWebJobsStorage__credential'
+          value: 'managedidentity'
+        }
+        {
+          name: 'AzureWebJobsStorage__clientId'
+          value: identityClientId
+        }
+        {
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: hostBlobEndpoint
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: hostQueueEndpoint
+        }
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: hostTableEndpoint
+        }
+        // Telemetry over Entra ID, as the user-assigned identity.
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: applicationInsightsConnectionString
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+          value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // The app's own settings (inbox/settings.py). azure-identity reads the last two: only the
+        // managed identity is tried, and it is the user-assigned one.
+        {
+          name: 'AZURE_KEY_VAULT_ENDPOINT'
+          value: keyVaultEndpoint
+        }
+        {
+          name: 'AZURE_STORAGE_BLOB_ENDPOINT'
+          value: dataBlobEndpoint
+        }
+        {
+          name: 'AZURE_COSMOS_ENDPOINT'
+          value: cosmosEndpoint
+        }
+        {
+          name: 'COSMOS_DATABASE'
+          value: cosmosDatabaseName
+        }
+        {
+          name: 'COSMOS_CONTAINER'
+          value: cosmosContainerName
+        }
+        {
+          name: 'EVENTS_CONTAINER'
+          value: eventsContainerName
+        }
+        {
+          name: 'DIGESTS_CONTAINER'
+          value: digestsContainerName
+        }
+        {
+          name: 'WEBHOOK_SOURCES'
+          value: webhookSources
+        }
+        {
+          name: 'MAX_PAYLOAD_BYTES'
+          value: string(maxPayloadBytes)
+        }
+        {
+          name: 'SECRET_CACHE_SECONDS'
+          value: string(secretCacheSeconds)
+        }
+        {
+          name: 'AZURE_TOKEN_CREDENTIALS'
+          value: 'ManagedIdentityCredential'
+        }
+        {
+          name: 'AZURE_CLIENT_ID'
+          value: identityClientId
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      // Python 3.13 runs on Flex Consumption only among the serverless plans (see the README, "Infrastructure").
+      runtime: {
+        name: 'python'
+        version: '3.13'
+      }
+    }
+  }
+}
+
+// Publishing uses Entra ID (azd and the Azure CLI deploy with an ARM token); the username/password
+// credentials for FTP and the SCM site are switched off.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = site.name
+output uri string = 'https://${site.properties.defaultHostName}'

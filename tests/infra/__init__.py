@@ -1,0 +1,1 @@
+"""Offline checks of infra/ (Bicep), azure.yaml, the postprovision hook and .funcignore."""

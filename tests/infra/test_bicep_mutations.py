@@ -1,0 +1,301 @@
+"""Each rule catches the mistake it exists for: a copy of infra/ with one deliberate error fails it.
+
+Every case names the file, the edit, the rule that must object and a fragment of its message. The
+edit must match the file exactly as often as stated, so a stale case fails loudly instead of
+passing against an unchanged copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from . import rules
+from .conftest import Mutate
+from .test_bicep import RULES
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    old: str = ""
+    new: str = ""
+    expect: int = 1
+    drop: str = ""
+    rule: str = ""
+    message: str = ""
+    also: tuple[str, ...] = field(default=())
+
+
+CASES = {
+    # The mistakes the issue names.
+    "shared key access turned on": Case(
+        "modules/host-storage.bicep",
+        "allowSharedKeyAccess: false",
+        "allowSharedKeyAccess: true",
+        rule="storage_accounts",
+        message="allowSharedKeyAccess is True",
+    ),
+    "role widened to the resource group": Case(
+        "modules/access.bicep",
+        "roleIds.storageBlobDataContributor)\n  scope: eventsContainer\n  properties: {\n"
+        "    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+        "roleIds.storageBlobDataContributor)\n    principalId: appPrincipalId",
+        "roleIds.storageBlobDataContributor)\n  scope: resourceGroup()\n  properties: {\n"
+        "    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+        "roleIds.storageBlobDataContributor)\n    principalId: appPrincipalId",
+        rule="no_broad_scopes",
+        message="at resourceGroup scope",
+        also=("app_grants",),
+    ),
+    "role scope left out (defaults to the resource group)": Case(
+        "modules/access.bicep",
+        "name: guid(keyVault.id, appPrincipalId, roleIds.keyVaultSecretsUser)\n  scope: keyVault\n",
+        "name: guid(keyVault.id, appPrincipalId, roleIds.keyVaultSecretsUser)\n",
+        rule="no_broad_scopes",
+        message="appSecretsUser grants",
+        also=("app_grants",),
+    ),
+    "role dropped": Case(
+        "modules/access.bicep",
+        drop="appMetricsPublisher",
+        rule="app_grants",
+        message="missing ('3913510d-42f4-4e42-8a64-420c390055eb'",
+    ),
+    "module param renamed": Case(
+        "modules/function-app.bicep",
+        "webhookSources",
+        "webhookSourceList",
+        expect=2,
+        rule="module_params",
+        message="passes undeclared param webhookSources",
+    ),
+    "principalType hard-coded to 'User'": Case(
+        "modules/access.bicep",
+        "principalType: developerPrincipalType",
+        "principalType: 'User'",
+        expect=6,
+        rule="principal_types",
+        message="hard-codes principalType 'User'",
+    ),
+    "runtime set to dotnet-isolated": Case(
+        "modules/function-app.bicep",
+        "name: 'python'",
+        "name: 'dotnet-isolated'",
+        rule="runtime",
+        message="'dotnet-isolated', not 'python'",
+    ),
+    # More of the same kind.
+    "public blob access turned on": Case(
+        "modules/data-storage.bicep",
+        "allowBlobPublicAccess: false",
+        "allowBlobPublicAccess: true",
+        rule="storage_accounts",
+        message="allowBlobPublicAccess is True",
+    ),
+    "Key Vault back on access policies": Case(
+        "modules/key-vault.bicep",
+        "enableRbacAuthorization: true",
+        "enableRbacAuthorization: false\n    accessPolicies: []",
+        rule="key_vaults",
+        message="enableRbacAuthorization is False",
+    ),
+    "Cosmos DB keys turned on": Case(
+        "modules/cosmos.bicep",
+        "disableLocalAuth: true",
+        "disableLocalAuth: false",
+        rule="local_auth",
+        message="disableLocalAuth is False",
+    ),
+    "Application Insights accepts instrumentation keys": Case(
+        "modules/monitoring.bicep",
+        "DisableLocalAuth: true",
+        "DisableLocalAuth: false",
+        rule="local_auth",
+        message="DisableLocalAuth is False",
+    ),
+    "Cosmos DB role widened to the account": Case(
+        "modules/access.bicep",
+        "scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}'\n  }\n}\n\n// ---- The developer",
+        "scope: cosmosAccount.id\n  }\n}\n\n// ---- The developer",
+        rule="app_grants",
+        message="unexpected ('00000000-0000-0000-0000-000000000002', 'Microsoft.DocumentDB/databaseAccounts',",
+    ),
+    "role granted outside access.bicep": Case(
+        "modules/key-vault.bicep",
+        "output name string = vault.name",
+        "resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {\n"
+        "  name: guid(vault.id, readerId, 'reader')\n  scope: vault\n  properties: {\n"
+        "    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'reader')\n"
+        "    principalId: readerId\n    principalType: 'Group'\n  }\n}\n\noutput name string = vault.name",
+        rule="grant_locations",
+        message="reader assigns a role outside modules/access.bicep",
+    ),
+    "role granted twice under a random name": Case(
+        "modules/access.bicep",
+        "name: guid(applicationInsights.id, appPrincipalId, roleIds.monitoringMetricsPublisher)",
+        "name: guid(appPrincipalId, roleIds.monitoringMetricsPublisher, utcNow())",
+        rule="grant_names",
+        message="appMetricsPublisher name is not guid(applicationInsights.id",
+    ),
+    "FTP publishing left on": Case(
+        "modules/function-app.bicep",
+        "name: 'ftp'\n  properties: {\n    allow: false",
+        "name: 'ftp'\n  properties: {\n    allow: true",
+        rule="web_apps",
+        message="does not disable ftp basic publishing credentials",
+    ),
+    "FUNCTIONS_WORKER_RUNTIME set (Flex rejects it)": Case(
+        "modules/function-app.bicep",
+        "      appSettings: [\n",
+        "      appSettings: [\n"
+        "        {\n          name: 'FUNCTIONS_WORKER_RUNTIME'\n          value: 'python'\n        }\n",
+        rule="runtime",
+        message="app setting FUNCTIONS_WORKER_RUNTIME is not allowed on Flex Consumption",
+    ),
+    "ftpsState set (deprecated on Flex)": Case(
+        "modules/function-app.bicep",
+        "      minTlsVersion: '1.2'\n",
+        "      minTlsVersion: '1.2'\n      ftpsState: 'Disabled'\n",
+        rule="runtime",
+        message="siteConfig.ftpsState is deprecated",
+    ),
+    "app setting the app requires is missing": Case(
+        "modules/function-app.bicep",
+        "        {\n          name: 'WEBHOOK_SOURCES'\n          value: webhookSources\n        }\n",
+        "",
+        rule="settings_coverage",
+        message="missing app setting WEBHOOK_SOURCES",
+    ),
+    "app setting name misspelt": Case(
+        "modules/function-app.bicep",
+        "name: 'COSMOS_DATABASE'",
+        "name: 'COSMOS_DATABSE'",
+        rule="settings_coverage",
+        message="app setting COSMOS_DATABSE is not read by the app",
+    ),
+    "host storage by connection string": Case(
+        "modules/function-app.bicep",
+        "name: 'AzureWebJobsStorage__credential'\n          value: 'managedidentity'",
+        "name: 'AzureWebJobsStorage'\n          value: 'DefaultEndpointsProtocol=https;AccountName=x'",
+        rule="identity_wiring",
+        message="AzureWebJobsStorage is a connection string",
+    ),
+    "app told to use the system-assigned identity": Case(
+        "modules/function-app.bicep",
+        "name: 'AZURE_CLIENT_ID'\n          value: identityClientId",
+        "name: 'AZURE_CLIENT_ID'\n          value: ''",
+        rule="identity_wiring",
+        message="AZURE_CLIENT_ID must be the identity's client ID",
+    ),
+    "module path misspelt": Case(
+        "main.bicep",
+        "module cosmos 'modules/cosmos.bicep'",
+        "module cosmos 'modules/cosmosdb.bicep'",
+        rule="module_sources",
+        message="modules/cosmosdb.bicep does not exist",
+    ),
+    "registry module not pinned": Case(
+        "main.bicep",
+        "module identity 'modules/identity.bicep'",
+        "module identity 'br/public:avm/res/managed-identity/user-assigned-identity:latest'",
+        rule="module_sources",
+        message="is not pinned to an exact version",
+    ),
+    "output renamed under its users": Case(
+        "modules/cosmos.bicep",
+        "output endpoint string",
+        "output documentEndpoint string",
+        rule="module_outputs",
+        message="cosmos.outputs.endpoint: modules/cosmos.bicep has no such output",
+    ),
+    "required module param not passed": Case(
+        "main.bicep",
+        "    retentionDays: retentionDays\n  }\n}\n\nmodule keyVault",
+        "  }\n}\n\nmodule keyVault",
+        rule="module_params",
+        message="does not pass required param retentionDays",
+    ),
+    "parameters file names an unknown param": Case(
+        "main.parameters.json",
+        '"webhookSources"',
+        '"webhookSource"',
+        rule="parameters_file",
+        message="webhookSource is not a param of main.bicep",
+    ),
+    "parameters file default drifts from main.bicep": Case(
+        "main.parameters.json",
+        "${WEBHOOK_SOURCES=github}",
+        "${WEBHOOK_SOURCES=gitlab}",
+        rule="parameters_file",
+        message="webhookSources defaults to 'gitlab', main.bicep to 'github'",
+    ),
+    "parameters file misses a required param": Case(
+        "main.parameters.json",
+        '"environmentName": {\n      "value": "${AZURE_ENV_NAME}"\n    },\n',
+        "",
+        rule="parameters_file",
+        message="required param environmentName is missing",
+    ),
+    "listKeys() in a template": Case(
+        "modules/host-storage.bicep",
+        "output name string = account.name",
+        "output name string = account.listKeys().keys[0].value",
+        rule="local_auth",
+        message="listKeys() puts a key in the deployment",
+    ),
+    "child resource nested where the walker cannot see it": Case(
+        "modules/key-vault.bicep",
+        "    enableRbacAuthorization: true\n",
+        "    enableRbacAuthorization: true\n  }\n  resource s 'secrets' = {\n    name: 'x'\n    properties: {}\n",
+        rule="syntax",
+        message="nested resource declaration",
+    ),
+    "role assignments generated by a loop the checks cannot expand": Case(
+        "modules/access.bicep",
+        "resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+        "resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for i in range(0, 1): {",
+        rule="syntax",
+        message="`for` loop; the checks do not expand loops",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_rule_catches_mistake(mutant: Mutate, case: str) -> None:
+    spec = CASES[case]
+    broken = mutant(spec.file, spec.old, spec.new, expect=spec.expect, drop=spec.drop)
+    problems = RULES[spec.rule](broken)
+    assert any(spec.message in p for p in problems), problems
+    for other in spec.also:
+        assert RULES[other](broken) != [], f"{other} did not object"
+
+
+def test_every_rule_has_a_mistake_it_catches() -> None:
+    assert {case.rule for case in CASES.values()} == set(RULES) - {"developer_grants"}
+
+
+def test_developer_grants_catch_a_missing_secrets_officer(mutant: Mutate) -> None:
+    broken = mutant("modules/access.bicep", drop="devSecretsOfficer")
+    assert any("missing ('b86a8fe4" in p for p in RULES["developer_grants"](broken))
+    assert RULES["app_grants"](broken) == []
+
+
+def test_grant_set_reports_extra_roles(mutant: Mutate) -> None:
+    broken = mutant(
+        "modules/access.bicep",
+        "roleIds.keyVaultSecretsUser)\n    principalId: appPrincipalId",
+        "roleIds.keyVaultSecretsOfficer)\n    principalId: appPrincipalId",
+    )
+    problems = rules.grant_set(broken, "appPrincipalId", set())
+    assert any("b86a8fe4-44ce-4948-aee5-eccb2c155cd7" in p for p in problems)
+
+
+def test_pinned_registry_module_is_accepted(mutant: Mutate) -> None:
+    broken = mutant(
+        "main.bicep",
+        "module identity 'modules/identity.bicep'",
+        "module identity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1'",
+    )
+    assert rules.module_sources(broken) == []
