@@ -387,7 +387,7 @@ class _KeyVaultService:
     ) -> None:
         self._verifier = verifier
         self._challenge = f'Bearer authorization="{AUTHORITY_HOST}/{tenant_id}", resource="{KEY_VAULT_RESOURCE}"'
-        self._roles = dict(roles)
+        self._roles = roles  # read per request: a caller may grant or revoke while the vault runs
         self._store = _Store()
         self._counts: Counter[str] = Counter()
         self._fault: _Fault | None = None
@@ -457,7 +457,7 @@ class _KeyVaultService:
     def _authenticate(self, request: web.Request) -> dict[str, Any]:
         token = _bearer_token(request)
         if token is None:
-            raise self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.", counted_as=CHALLENGE)
+            raise self._unauthorized("Request is missing a Bearer or PoP token.", counted_as=CHALLENGE)
         try:
             return self._verifier.verify(token)
         except TokenError as exc:
@@ -600,7 +600,8 @@ def _decode_skip_token(token: str | None) -> str | None:
     if token is None:
         return None
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        padded = token + "=" * (-len(token) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, ValueError):
         raise _bad_parameter("The $skiptoken is not one this vault issued.") from None
 

@@ -1,0 +1,784 @@
+"""The Key Vault fake, pinned twice: by raw HTTP against the REST contract, and by the real SecretClient.
+
+Every test serves a fresh vault over real HTTPS on 127.0.0.1 (a free port) with the local CA. The SDK
+tests pass `verify_challenge_resource=False` because they reach the vault by IP; the app itself goes
+through the vault proxy by its Azure-shaped name and keeps the check on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import json
+import re
+import ssl
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+from azure.keyvault.secrets import SecretClient
+from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
+
+from devstack.certs import CertPaths, ensure_certificates
+from devstack.keyvault import (
+    SECRETS_OFFICER,
+    SECRETS_USER,
+    SeedSecret,
+    create_keyvault_app,
+    load_seed,
+)
+from devstack.tokens import Identity, Tenant, TokenVerifier
+
+VAULT_RESOURCE = "https://vault.azure.net"
+API_VERSION = "7.6"
+SEEDED = "webhook-demo"
+VERSION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class People:
+    reader: Identity = field(default_factory=lambda: Identity.new("user"))
+    officer: Identity = field(default_factory=lambda: Identity.new("user"))
+    outsider: Identity = field(default_factory=lambda: Identity.new("user"))  # a valid token, no role
+
+    def roles(self) -> dict[str, frozenset[str]]:
+        return {
+            self.reader.object_id: frozenset({SECRETS_USER}),
+            self.officer.object_id: frozenset({SECRETS_OFFICER}),
+        }
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+    @property
+    def error(self) -> dict[str, Any]:
+        error: dict[str, Any] = self.body["error"]
+        return error
+
+
+@dataclass
+class Vault:
+    url: str
+    tenant: Tenant
+    people: People
+    ca: Path
+    http: aiohttp.ClientSession
+
+    def token(self, who: Identity, audience: str = VAULT_RESOURCE, **mint: Any) -> str:
+        return self.tenant.mint(who, audience, **mint)[0]
+
+    async def send(
+        self,
+        method: str,
+        target: str,
+        *,
+        token: str | None = None,
+        body: object = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """One request; `target` is a path (the vault's origin is added) or an absolute link."""
+        url = target if target.startswith("https://") else self.url + target
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        async with self.http.request(method, url, data=data, headers=sent) as response:
+            text = await response.text()
+            parsed = json.loads(text) if text else None
+            return Reply(response.status, response.headers, parsed)
+
+    async def as_officer(self, method: str, target: str, body: object = None) -> Reply:
+        return await self.send(method, target, token=self.token(self.people.officer), body=body)
+
+    async def stats(self) -> dict[str, int]:
+        reply = await self.send("GET", "/stats")
+        assert reply.status == 200
+        return dict(reply.body)
+
+
+def kv(path: str, **query: str | int) -> str:
+    """A data-plane path with the api-version every Key Vault request carries."""
+    params = "".join(f"&{key}={value}" for key, value in query.items())
+    return f"{path}?api-version={API_VERSION}{params}"
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request here is for 127.0.0.1: no proxy from the developer's shell may take it elsewhere."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertPaths:
+    return ensure_certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Tenant:
+    return Tenant()
+
+
+@pytest.fixture(scope="module")
+def people() -> People:
+    return People()
+
+
+@pytest.fixture
+async def vault(certs: CertPaths, tenant: Tenant, people: People) -> AsyncIterator[Vault]:
+    app = create_keyvault_app(
+        verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
+        tenant_id=tenant.tenant_id,
+        roles=people.roles(),
+        seed=[SeedSecret(SEEDED, "seeded-value", content_type="text/plain", tags={"purpose": "test"})],
+    )
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(certs.server_cert, certs.server_key)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await site.start()
+    port = runner.addresses[0][1]
+    client_tls = ssl.create_default_context(cafile=str(certs.ca))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_tls)) as http:
+        try:
+            yield Vault(f"https://127.0.0.1:{port}", tenant, people, certs.ca, http)
+        finally:
+            await runner.cleanup()
+
+
+# --- authentication and authorisation -----------------------------------------------------------
+
+
+async def test_request_without_token_gets_the_challenge(vault: Vault) -> None:
+    reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"))
+    assert reply.status == 401
+    assert reply.headers["WWW-Authenticate"] == (
+        f'Bearer authorization="https://login.microsoftonline.com/{vault.tenant.tenant_id}", '
+        'resource="https://vault.azure.net"'
+    )
+    assert reply.error["code"] == "Unauthorized"
+    assert (await vault.stats())["challenge"] == 1
+
+
+def refused_token(vault: Vault, case: str) -> str:
+    reader = vault.people.reader
+    if case == "wrong_audience":
+        return vault.token(reader, "https://storage.azure.com")
+    if case == "expired":
+        return vault.token(reader, now=time.time() - 7200, lifetime=3600)
+    if case == "other_key":
+        return Tenant(tenant_id=vault.tenant.tenant_id).mint(reader, VAULT_RESOURCE)[0]
+    if case == "wrong_issuer":
+        # Signed with the right key, so only the issuer check can refuse it.
+        impostor = Tenant(key=vault.tenant.key, key_id=vault.tenant.key_id)
+        return impostor.mint(reader, VAULT_RESOURCE)[0]
+    assert case == "garbage"
+    return "not-a-jwt"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("wrong_audience", "AKV10022: Invalid audience. Expected https://vault.azure.net, found: https://storage"),
+        ("expired", "[TokenExpired]"),
+        ("other_key", "AKV10046"),
+        ("wrong_issuer", "AKV10032: Invalid issuer"),
+        ("garbage", "[BearerReadAccessTokenFailed]"),
+    ],
+)
+async def test_refused_token_gets_401_with_key_vaults_wording(vault: Vault, case: str, message: str) -> None:
+    token = refused_token(vault, case)
+    reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token)
+    assert reply.status == 401
+    assert reply.headers["WWW-Authenticate"].startswith('Bearer authorization="https://login.microsoftonline.com/')
+    assert reply.error["code"] == "Unauthorized"
+    assert reply.error["message"].startswith(message)
+    assert token not in json.dumps(reply.body)
+    assert (await vault.stats())["rejected"] == 1
+
+
+async def test_caller_without_a_role_is_forbidden_by_rbac(vault: Vault) -> None:
+    outsider = vault.people.outsider
+    reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=vault.token(outsider))
+    assert reply.status == 403
+    assert reply.error["code"] == "Forbidden"
+    assert reply.error["innererror"] == {"code": "ForbiddenByRbac"}
+    assert f"oid={outsider.object_id}" in reply.error["message"]
+    assert "Microsoft.KeyVault/vaults/secrets/getSecret/action" in reply.error["message"]
+
+
+async def test_secrets_user_reads_but_may_not_write(vault: Vault) -> None:
+    token = vault.token(vault.people.reader)
+    assert (await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token)).status == 200
+    assert (await vault.send("GET", kv("/secrets"), token=token)).status == 200
+    write = await vault.send("PUT", kv("/secrets/new"), token=token, body={"value": "x"})
+    assert write.status == 403
+    assert "secrets/setSecret/action" in write.error["message"]
+    update = await vault.send("PATCH", kv(f"/secrets/{SEEDED}/"), token=token, body={"contentType": "x"})
+    assert update.status == 403
+    assert (await vault.as_officer("PUT", kv("/secrets/new"), {"value": "x"})).status == 200
+
+
+# --- operations -----------------------------------------------------------------------------------
+
+
+async def test_set_then_get_latest_and_each_version(vault: Vault) -> None:
+    first = await vault.as_officer("PUT", kv("/secrets/rotating"), {"value": "one", "contentType": "text/plain"})
+    second = await vault.as_officer("PUT", kv("/secrets/rotating"), {"value": "two", "tags": {"k": "v"}})
+    assert first.status == second.status == 200
+    first_version = first.body["id"].rsplit("/", 1)[1]
+    assert VERSION_ID.fullmatch(first_version)
+    assert first.body["id"] == f"{vault.url}/secrets/rotating/{first_version}"
+    attributes = second.body["attributes"]
+    assert attributes["enabled"] is True
+    assert attributes["recoveryLevel"] == "Recoverable+Purgeable"
+    assert isinstance(attributes["created"], int)
+    assert abs(attributes["created"] - time.time()) < 60
+
+    for latest in (kv("/secrets/rotating"), kv("/secrets/rotating/")):
+        reply = await vault.as_officer("GET", latest)
+        assert (reply.body["value"], reply.body["id"], reply.body["tags"]) == ("two", second.body["id"], {"k": "v"})
+    older = await vault.as_officer("GET", kv(f"/secrets/rotating/{first_version}"))
+    assert (older.body["value"], older.body["contentType"]) == ("one", "text/plain")
+
+
+async def test_names_are_case_insensitive_and_keep_their_first_spelling(vault: Vault) -> None:
+    reply = await vault.as_officer("GET", kv(f"/secrets/{SEEDED.upper()}"))
+    assert reply.body["value"] == "seeded-value"
+    assert f"/secrets/{SEEDED}/" in reply.body["id"]
+
+
+async def test_update_changes_properties_not_the_value(vault: Vault) -> None:
+    change = {"contentType": "application/json", "tags": {"a": "b"}, "attributes": {"exp": 2000000000}}
+    reply = await vault.as_officer("PATCH", kv(f"/secrets/{SEEDED}/"), change)
+    assert reply.status == 200
+    assert "value" not in reply.body
+    assert (reply.body["contentType"], reply.body["tags"], reply.body["attributes"]["exp"]) == (
+        "application/json",
+        {"a": "b"},
+        2000000000,
+    )
+    assert (await vault.as_officer("GET", kv(f"/secrets/{SEEDED}"))).body["value"] == "seeded-value"
+
+
+async def test_disabled_version_is_refused_but_still_listed(vault: Vault) -> None:
+    old = (await vault.as_officer("PUT", kv("/secrets/cycled"), {"value": "old"})).body["id"]
+    new = (await vault.as_officer("PUT", kv("/secrets/cycled"), {"value": "new"})).body["id"]
+    old_path, new_path = (link.removeprefix(vault.url) for link in (old, new))
+    patched = await vault.as_officer("PATCH", kv(new_path), {"attributes": {"enabled": False}})
+    assert patched.body["attributes"]["enabled"] is False
+
+    for refused in (kv(new_path), kv("/secrets/cycled")):  # the disabled one is also the latest
+        reply = await vault.as_officer("GET", refused)
+        assert reply.status == 403
+        assert reply.error == {
+            "code": "Forbidden",
+            "message": "Operation get is not allowed on a disabled secret.",
+            "innererror": {"code": "SecretDisabled"},
+        }
+    assert (await vault.as_officer("GET", kv(old_path))).body["value"] == "old"
+    listed = await vault.as_officer("GET", kv("/secrets/cycled/versions"))
+    assert {item["id"]: item["attributes"]["enabled"] for item in listed.body["value"]} == {old: True, new: False}
+
+
+async def test_expired_secret_is_still_served(vault: Vault) -> None:
+    """Key Vault treats exp and nbf as information for the client, not as a gate."""
+    expired_at, not_yet = int(time.time()) - 3600, int(time.time()) + 3600
+    written = {"value": "stale", "attributes": {"exp": expired_at, "nbf": not_yet}}
+    assert (await vault.as_officer("PUT", kv("/secrets/stale"), written)).status == 200
+    reply = await vault.as_officer("GET", kv("/secrets/stale"))
+    assert reply.status == 200
+    assert (reply.body["value"], reply.body["attributes"]["exp"], reply.body["attributes"]["nbf"]) == (
+        "stale",
+        expired_at,
+        not_yet,
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/secrets/never-written",
+        f"/secrets/{SEEDED}/{uuid.uuid4().hex}",
+        f"/secrets/{SEEDED}/not-a-version",
+        "/secrets/never-written/versions",
+    ],
+)
+async def test_unknown_secret_or_version_is_secret_not_found(vault: Vault, path: str) -> None:
+    reply = await vault.as_officer("GET", kv(path))
+    assert reply.status == 404
+    assert reply.error["code"] == "SecretNotFound"
+    assert "was not found in this key vault" in reply.error["message"]
+
+
+async def test_ids_and_links_follow_the_host_the_client_used(vault: Vault) -> None:
+    token = vault.token(vault.people.officer)
+    for host in ("inbox-local.vault.azure.net", "inbox-local.vault.azure.net:443"):
+        reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token, headers={"Host": host})
+        assert reply.body["id"].startswith(f"https://inbox-local.vault.azure.net/secrets/{SEEDED}/")
+    await vault.as_officer("PUT", kv("/secrets/zeta"), {"value": "x"})  # listed after the seeded one
+    listing = await vault.send("GET", kv("/secrets", maxresults=1), token=token, headers={"Host": "a.vault.azure.net"})
+    assert listing.body["nextLink"].startswith("https://a.vault.azure.net/secrets?api-version=7.6&$skiptoken=")
+    assert listing.body["value"][0]["id"] == f"https://a.vault.azure.net/secrets/{SEEDED}"
+
+
+async def test_listing_pages_follow_next_links_and_never_show_values(vault: Vault) -> None:
+    names = {f"page-{index}" for index in range(7)}
+    for name in names:
+        await vault.as_officer("PUT", kv(f"/secrets/{name}"), {"value": "secret-value"})
+    link: str | None = kv("/secrets", maxresults=3)
+    sizes, seen = [], []
+    while link:
+        page = await vault.as_officer("GET", link)
+        assert page.status == 200
+        sizes.append(len(page.body["value"]))
+        seen += [item["id"].rsplit("/", 1)[1] for item in page.body["value"]]
+        assert all("value" not in item for item in page.body["value"])
+        link = page.body["nextLink"]
+    assert sizes == [3, 3, 2]
+    assert seen == sorted(names | {SEEDED})
+
+
+async def test_versions_page_in_creation_order(vault: Vault) -> None:
+    written = [(await vault.as_officer("PUT", kv("/secrets/many"), {"value": str(n)})).body["id"] for n in range(4)]
+    first = await vault.as_officer("GET", kv("/secrets/many/versions", maxresults=3))
+    second = await vault.as_officer("GET", first.body["nextLink"])
+    assert [item["id"] for item in first.body["value"] + second.body["value"]] == written
+    assert second.body["nextLink"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"maxresults": 0}, {"maxresults": 26}, {"maxresults": "three"}, {"$skiptoken": "%%%"}],
+)
+async def test_bad_paging_parameters_are_bad_parameter(vault: Vault, query: dict[str, str | int]) -> None:
+    reply = await vault.as_officer("GET", kv("/secrets", **query))
+    assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+
+
+# --- what clients get wrong ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", [f"/secrets/{SEEDED}", f"/secrets/{SEEDED}?api-version=", "/secrets?api-version=x"])
+async def test_missing_or_unknown_api_version_is_bad_parameter(vault: Vault, target: str) -> None:
+    reply = await vault.as_officer("GET", target)
+    assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+    assert "version" in reply.error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/secrets/bad_name", {"value": "x"}),
+        ("/secrets/" + "a" * 128, {"value": "x"}),
+        ("/secrets/ok", b"{not json"),
+        ("/secrets/ok", b'["value"]'),
+        ("/secrets/ok", b"[" * 100_000),
+        ("/secrets/ok", {"contentType": "text/plain"}),
+        ("/secrets/ok", {"value": 42}),
+        ("/secrets/ok", {"value": "x" * (25 * 1024 + 1)}),
+        ("/secrets/ok", {"value": "x", "contentType": "t" * 256}),
+        ("/secrets/ok", {"value": "x", "tags": {"n": 1}}),
+        ("/secrets/ok", {"value": "x", "attributes": {"enabled": "yes"}}),
+        ("/secrets/ok", {"value": "x", "attributes": {"exp": "tomorrow"}}),
+        ("/secrets/ok", {"value": "x", "attributes": {"exp": True}}),
+    ],
+)
+async def test_invalid_set_request_is_bad_parameter(vault: Vault, path: str, body: object) -> None:
+    token = vault.token(vault.people.officer)
+    if isinstance(body, bytes):
+        reply = await vault.send("PUT", kv(path), token=token, data=body)
+    else:
+        reply = await vault.send("PUT", kv(path), token=token, body=body)
+    assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+
+
+async def test_value_of_exactly_25_kib_is_accepted(vault: Vault) -> None:
+    value = "é" * (25 * 1024 // 2)  # two bytes each in UTF-8: the limit is on bytes
+    reply = await vault.as_officer("PUT", kv("/secrets/big"), {"value": value})
+    assert reply.status == 200
+    assert reply.body["value"] == value
+
+
+async def test_missing_value_names_the_property(vault: Vault) -> None:
+    reply = await vault.as_officer("PUT", kv("/secrets/ok"), {"tags": {}})
+    assert reply.error == {"code": "BadParameter", "message": "Property 'value' is required."}
+
+
+async def test_oversized_body_is_refused_from_its_length_alone(vault: Vault) -> None:
+    """The fake answers 413 while most of the declared 64 MiB has not even been sent."""
+    port = int(vault.url.rsplit(":", 1)[1])
+    tls = ssl.create_default_context(cafile=str(vault.ca))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
+    try:
+        head = (
+            f"PUT {kv('/secrets/huge')} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {vault.token(vault.people.officer)}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {64 * 1024 * 1024}\r\n\r\n"
+        )
+        writer.write(head.encode() + b'{"value": "')
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):  # the server may hang up first: either is fine
+            await writer.wait_closed()
+    assert status_line.startswith(b"HTTP/1.1 413")
+
+
+async def test_oversized_body_without_a_length_is_cut_off(vault: Vault) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * (128 * 1024)  # 2.5 MiB in all, sent chunked
+
+    headers = {"Authorization": f"Bearer {vault.token(vault.people.officer)}"}
+    # A session of its own, closed at once: the server keeps draining a half-sent body while the client lingers.
+    tls = ssl.create_default_context(cafile=str(vault.ca))
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as http,
+        http.put(vault.url + kv("/secrets/huge"), data=chunks(), headers=headers) as response,
+    ):
+        assert response.status == 413
+        assert (await response.json())["error"]["code"] == "RequestEntityTooLarge"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/", 404, "NotFound"),
+        ("GET", "/keys/some-key", 404, "NotFound"),
+        ("DELETE", f"/secrets/{SEEDED}", 405, "MethodNotAllowed"),
+        ("POST", f"/secrets/{SEEDED}/backup", 405, "MethodNotAllowed"),
+        ("GET", f"/secrets/{SEEDED}/versions/extra", 400, "BadParameter"),
+    ],
+)
+async def test_unserved_route_or_method_answers_in_key_vaults_error_shape(
+    vault: Vault, method: str, path: str, status: int, code: str
+) -> None:
+    reply = await vault.send(method, kv(path), token=vault.token(vault.people.officer))
+    assert (reply.status, reply.error["code"]) == (status, code)
+    assert reply.error["message"]
+
+
+# --- stats and faults ---------------------------------------------------------------------------
+
+
+async def test_stats_count_each_request_once(vault: Vault) -> None:
+    reader, officer = vault.token(vault.people.reader), vault.token(vault.people.officer)
+    await vault.send("GET", kv(f"/secrets/{SEEDED}"))
+    await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=refused_token(vault, "expired"))
+    await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=vault.token(vault.people.outsider))
+    await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=reader)
+    await vault.send("GET", kv("/secrets/missing"), token=reader)
+    await vault.send("GET", kv("/secrets"), token=reader)
+    await vault.send("GET", kv(f"/secrets/{SEEDED}/versions"), token=reader)
+    await vault.send("PUT", kv("/secrets/new"), token=officer, body={"value": "v"})
+    await vault.send("PATCH", kv("/secrets/new/"), token=officer, body={"tags": {}})
+    await vault.send("GET", "/keys")  # no operation: not counted
+    assert await vault.stats() == {
+        "getSecret": 2,
+        "getSecretVersions": 1,
+        "getSecrets": 1,
+        "setSecret": 1,
+        "updateSecret": 1,
+        "challenge": 1,
+        "rejected": 2,
+    }
+
+
+async def test_fault_answers_the_matching_operation_a_given_number_of_times(vault: Vault) -> None:
+    fault = await vault.send("POST", "/_devstack/faults", body={"status": 503, "count": 2, "operation": "getSecret"})
+    assert fault.body == {"status": 503, "count": 2, "operation": "getSecret"}
+    for _ in range(2):
+        reply = await vault.as_officer("GET", kv(f"/secrets/{SEEDED}"))
+        assert (reply.status, reply.headers["Retry-After"], reply.error["code"]) == (503, "1", "ServiceUnavailable")
+        assert (await vault.as_officer("GET", kv("/secrets"))).status == 200  # other operations unaffected
+    assert (await vault.as_officer("GET", kv(f"/secrets/{SEEDED}"))).status == 200
+    assert (await vault.send("GET", "/_devstack/faults")).body is None
+    assert (await vault.stats())["getSecret"] == 3
+
+
+async def test_fault_without_count_lasts_until_cleared(vault: Vault) -> None:
+    await vault.send("POST", "/_devstack/faults", body={"status": 429, "count": None})
+    for _ in range(3):
+        reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"))  # token-less too: the outage comes first
+        assert (reply.status, reply.error["code"]) == (429, "Throttled")
+    assert (await vault.send("DELETE", "/_devstack/faults")).status == 204
+    assert (await vault.as_officer("GET", kv(f"/secrets/{SEEDED}"))).status == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b'{"status": 200}',
+        b'{"status": "503"}',
+        b'{"status": 599}',
+        b'{"status": 503, "count": 0}',
+        b'{"status": 503, "operation": "deleteSecret"}',
+        b'{"status": 503, "times": 2}',
+    ],
+)
+async def test_malformed_fault_is_refused(vault: Vault, body: bytes) -> None:
+    reply = await vault.send("POST", "/_devstack/faults", data=body)
+    assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+    assert (await vault.send("GET", "/_devstack/faults")).body is None
+
+
+# --- seeding ------------------------------------------------------------------------------------
+
+
+def test_seed_fills_in_random_values_and_keeps_metadata(tmp_path: Path) -> None:
+    seed_file = tmp_path / "seed.json"
+    entries = [
+        {"name": "generated", "value": None, "contentType": "text/plain", "tags": {"purpose": "signing"}},
+        {"name": "given", "value": "v1"},
+        {"name": "given", "value": "v2"},
+    ]
+    seed_file.write_text(json.dumps({"secrets": entries}))
+    first, second = load_seed(seed_file), load_seed(seed_file)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", first[0].value)  # 32 random bytes, urlsafe base64
+    assert first[0].value != second[0].value
+    assert (first[0].content_type, dict(first[0].tags)) == ("text/plain", {"purpose": "signing"})
+    assert [(s.name, s.value) for s in first[1:]] == [("given", "v1"), ("given", "v2")]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [[], {"secrets": {}}, {"secrets": [{"name": "bad_name", "value": "x"}]}, {"secrets": [{"name": "n", "value": 1}]}],
+)
+def test_malformed_seed_is_refused(tmp_path: Path, document: object) -> None:
+    seed_file = tmp_path / "seed.json"
+    seed_file.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=r"seed\.json"):
+        load_seed(seed_file)
+
+
+async def test_repeated_seed_names_become_versions(certs: CertPaths, tenant: Tenant, people: People) -> None:
+    app = create_keyvault_app(
+        verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
+        tenant_id=tenant.tenant_id,
+        roles=people.roles(),
+        seed=[SeedSecret("twice", "old"), SeedSecret("twice", "new")],
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        headers = {"Authorization": f"Bearer {tenant.mint(people.reader, VAULT_RESOURCE)[0]}"}
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(base + kv("/secrets/twice/versions"), headers=headers) as response:
+                assert len((await response.json())["value"]) == 2
+            async with http.get(base + kv("/secrets/twice"), headers=headers) as response:
+                assert (await response.json())["value"] == "new"
+    finally:
+        await runner.cleanup()
+
+
+# --- the real SDK, sync and aio -----------------------------------------------------------------
+
+
+@dataclass
+class Minter:
+    """Mints a fresh token per request, like a managed-identity endpoint; `asked` records the scopes."""
+
+    tenant: Tenant
+    identity: Identity
+    audience: str = VAULT_RESOURCE
+    issued_at: float | None = None
+    asked: list[tuple[str, ...]] = field(default_factory=list)
+
+    def __call__(self, scopes: tuple[str, ...]) -> AccessToken:
+        self.asked.append(scopes)
+        token, _ = self.tenant.mint(self.identity, self.audience, now=self.issued_at, lifetime=3600)
+        # The expiry the credential reports, not the token's: the SDK must send even an expired token.
+        return AccessToken(token, int(time.time()) + 3600)
+
+
+class MintingCredential:
+    def __init__(self, minter: Minter) -> None:
+        self.minter = minter
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return self.minter(scopes)
+
+
+class AsyncMintingCredential:
+    def __init__(self, minter: Minter) -> None:
+        self.minter = minter
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return self.minter(scopes)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncMintingCredential:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def sdk_options(vault: Vault) -> dict[str, Any]:
+    return {"connection_verify": str(vault.ca), "verify_challenge_resource": False, "retry_total": 0}
+
+
+@pytest.fixture
+def officer_minter(vault: Vault) -> Minter:
+    return Minter(vault.tenant, vault.people.officer)
+
+
+@pytest.fixture
+async def sync_client(vault: Vault) -> AsyncIterator[Callable[[Minter], SecretClient]]:
+    """Makes sync clients for the test (they run in a worker thread) and closes them after it."""
+    made: list[SecretClient] = []
+
+    def make(minter: Minter) -> SecretClient:
+        made.append(SecretClient(vault.url, MintingCredential(minter), **sdk_options(vault)))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+    # The sync SDK keeps the connection of an error response checked out until that response is garbage;
+    # collecting it closes the socket, so the server's TLS shutdown is not left waiting at teardown.
+    gc.collect()
+    await asyncio.sleep(0.01)
+
+
+def sync_round_trip(client: SecretClient) -> None:
+    first = client.set_secret("sdk-sync", "one", content_type="text/plain", tags={"k": "v"})
+    second = client.set_secret("sdk-sync", "two")
+    assert client.get_secret("sdk-sync").value == "two"
+    older = client.get_secret("sdk-sync", first.properties.version)
+    assert (older.value, older.properties.content_type, older.properties.tags) == ("one", "text/plain", {"k": "v"})
+    versions = {p.version for p in client.list_properties_of_secret_versions("sdk-sync")}
+    assert versions == {first.properties.version, second.properties.version}
+
+    disabled = client.update_secret_properties("sdk-sync", first.properties.version, enabled=False)
+    assert disabled.enabled is False
+    with pytest.raises(HttpResponseError) as refused:
+        client.get_secret("sdk-sync", first.properties.version)
+    assert refused.value.status_code == 403
+    with pytest.raises(ResourceNotFoundError):
+        client.get_secret("never-written")
+
+
+async def test_sync_client_round_trip(
+    vault: Vault, officer_minter: Minter, sync_client: Callable[[Minter], SecretClient]
+) -> None:
+    await asyncio.to_thread(sync_round_trip, sync_client(officer_minter))
+    assert set(officer_minter.asked) == {("https://vault.azure.net/.default",)}
+    stats = await vault.stats()
+    assert (stats["challenge"], stats["setSecret"], stats["updateSecret"]) == (1, 2, 1)
+
+
+def sync_pages(client: SecretClient) -> list[list[str]]:
+    for index in range(8):
+        client.set_secret(f"listed-{index}", "value")
+    pages = client.list_properties_of_secrets(max_page_size=3).by_page()
+    return [[str(properties.name) for properties in page] for page in pages]
+
+
+async def test_sync_client_pages_through_the_listing(
+    vault: Vault, officer_minter: Minter, sync_client: Callable[[Minter], SecretClient]
+) -> None:
+    pages = await asyncio.to_thread(sync_pages, sync_client(officer_minter))
+    assert [len(page) for page in pages] == [3, 3, 3]
+    assert list(itertools.chain.from_iterable(pages)) == sorted([f"listed-{index}" for index in range(8)] + [SEEDED])
+    assert (await vault.stats())["getSecrets"] == 3
+
+
+async def test_async_client_round_trip(vault: Vault, officer_minter: Minter) -> None:
+    credential = AsyncMintingCredential(officer_minter)
+    async with AsyncSecretClient(vault.url, credential, **sdk_options(vault)) as client:
+        first = await client.set_secret("sdk-aio", "one")
+        second = await client.set_secret("sdk-aio", "two", content_type="text/plain")
+        assert (await client.get_secret("sdk-aio")).value == "two"
+        assert (await client.get_secret("sdk-aio", first.properties.version)).value == "one"
+        versions = {p.version async for p in client.list_properties_of_secret_versions("sdk-aio")}
+        assert versions == {first.properties.version, second.properties.version}
+
+        await client.update_secret_properties("sdk-aio", enabled=False)  # no version: the latest
+        with pytest.raises(HttpResponseError) as refused:
+            await client.get_secret("sdk-aio")
+        assert refused.value.status_code == 403
+        with pytest.raises(ResourceNotFoundError):
+            await client.get_secret("never-written")
+
+        for index in range(6):
+            await client.set_secret(f"listed-{index}", "value")
+        pages = client.list_properties_of_secrets(max_page_size=3).by_page()
+        sizes = [len([properties async for properties in page]) async for page in pages]
+    assert sizes == [3, 3, 2]
+
+
+def bad_minter(vault: Vault, case: str) -> Minter:
+    reader = vault.people.reader
+    if case == "wrong_audience":
+        return Minter(vault.tenant, reader, audience="https://storage.azure.com")
+    if case == "expired":
+        return Minter(vault.tenant, reader, issued_at=time.time() - 7200)
+    if case == "other_key":
+        return Minter(Tenant(tenant_id=vault.tenant.tenant_id), reader)
+    assert case == "no_role"
+    return Minter(vault.tenant, vault.people.outsider)
+
+
+SDK_REFUSALS = [("wrong_audience", 401), ("expired", 401), ("other_key", 401), ("no_role", 403)]
+
+
+@pytest.mark.parametrize(("case", "status"), SDK_REFUSALS)
+async def test_sync_client_surfaces_refusals(
+    vault: Vault, case: str, status: int, sync_client: Callable[[Minter], SecretClient]
+) -> None:
+    client = sync_client(bad_minter(vault, case))
+    with pytest.raises(HttpResponseError) as refused:
+        await asyncio.to_thread(client.get_secret, SEEDED)
+    assert refused.value.status_code == status
+    assert isinstance(refused.value, ClientAuthenticationError) == (status == 401)
+
+
+@pytest.mark.parametrize(("case", "status"), SDK_REFUSALS)
+async def test_async_client_surfaces_refusals(vault: Vault, case: str, status: int) -> None:
+    credential = AsyncMintingCredential(bad_minter(vault, case))
+    async with AsyncSecretClient(vault.url, credential, **sdk_options(vault)) as client:
+        with pytest.raises(HttpResponseError) as refused:
+            await client.get_secret(SEEDED)
+    assert refused.value.status_code == status
+    assert isinstance(refused.value, ClientAuthenticationError) == (status == 401)
+
+
+async def test_async_client_retries_through_an_injected_fault(vault: Vault, officer_minter: Minter) -> None:
+    await vault.send("POST", "/_devstack/faults", body={"status": 503, "count": 1, "operation": "getSecret"})
+    options = {**sdk_options(vault), "retry_total": 2, "retry_backoff_factor": 0}
+    async with AsyncSecretClient(vault.url, AsyncMintingCredential(officer_minter), **options) as client:
+        assert (await client.get_secret(SEEDED)).value == "seeded-value"
+    stats = await vault.stats()
+    # The first (token-less) attempt met the fault, the retry met the challenge, then the real call.
+    assert (stats["getSecret"], stats["challenge"]) == (2, 1)
