@@ -27,6 +27,7 @@ MINIMUM = (3, 11)
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
   up [ARGS]     start the local Azure stack and serve the app (python -m devstack up --help)
   test [ARGS]   run lint, type checks and the whole test suite (extra ARGS go to pytest)
+  bench [ARGS]  start a private stack and print latency and throughput (bench/run.py --help)
   setup         only create .venv and install Python and npm dependencies
   python ARGS   run the venv's python"""
 
@@ -45,6 +46,8 @@ def main(argv: list[str]) -> int:
         return run([python, "-m", "devstack", "up", *args])
     if command == "test":
         return run_tests(python, args)
+    if command == "bench":
+        return run([python, "-m", "bench.run", *args])
     if command == "python":
         return run([python, *args])
     print(USAGE, file=sys.stderr)
