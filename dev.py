@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -37,21 +38,20 @@ def main(argv: list[str]) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, args = argv[0], argv[1:]
+    commands: dict[str, Callable[[str], int]] = {
+        "setup": lambda python: 0,
+        "up": lambda python: run([python, "-m", "devstack", "up", *args]),
+        "test": lambda python: run_tests(python, args),
+        "bench": lambda python: run([python, "-m", "bench.run", *args]),
+        "python": lambda python: run([python, *args]),
+    }
+    if command not in commands:
+        print(USAGE, file=sys.stderr)
+        return 2
     python = ensure_venv()
     ensure_python_packages(python)
     ensure_node_packages()
-    if command == "setup":
-        return 0
-    if command == "up":
-        return run([python, "-m", "devstack", "up", *args])
-    if command == "test":
-        return run_tests(python, args)
-    if command == "bench":
-        return run([python, "-m", "bench.run", *args])
-    if command == "python":
-        return run([python, *args])
-    print(USAGE, file=sys.stderr)
-    return 2
+    return commands[command](python)
 
 
 def run_tests(python: str, pytest_args: list[str]) -> int:
