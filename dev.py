@@ -24,10 +24,12 @@ CHECKOV_VENV = ROOT / ".venv-checkov"
 NODE_DIR = ROOT / "devstack" / "node"
 PREFERRED = (3, 13)
 MINIMUM = (3, 11)
+COMPAT_MINORS = (11, 12)
 
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
   up [ARGS]     start the local Azure stack and serve the app (python -m devstack up --help)
   test [ARGS]   run lint, type checks and the whole test suite (extra ARGS go to pytest)
+  compat        run the unit and integration tests on every other Python (3.11, 3.12) found here
   bench [ARGS]  start a private stack and print latency and throughput (bench/run.py --help)
   setup         only create .venv and install Python and npm dependencies
   python ARGS   run the venv's python"""
@@ -43,6 +45,7 @@ def main(argv: list[str]) -> int:
         "up": lambda python: run([python, "-m", "devstack", "up", *args]),
         "test": lambda python: run_tests(python, args),
         "bench": lambda python: run([python, "-m", "bench.run", *args]),
+        "compat": lambda python: run_compat(args),
         "python": lambda python: run([python, *args]),
     }
     if command not in commands:
@@ -70,6 +73,22 @@ def run_tests(python: str, pytest_args: list[str]) -> int:
     return 0
 
 
+def run_compat(pytest_args: list[str]) -> int:
+    """The app targets 3.13 in Azure but must also run on 3.11 and 3.12 (azure-functions 1.x there)."""
+    found = {minor: path for minor in COMPAT_MINORS if (path := find_python(minor))}
+    if not found:
+        print("no Python 3.11 or 3.12 found; nothing to check", flush=True)
+        return 0
+    for minor, base in found.items():
+        venv = ROOT / f".venv-py3.{minor}"
+        python = ensure_venv(venv, base)
+        ensure_python_packages(python, venv)
+        code = run([python, "-m", "pytest", "-q", "tests/unit", "tests/integration", *pytest_args])
+        if code != 0:
+            return code
+    return 0
+
+
 def run(cmd: list[str]) -> int:
     print("+", " ".join(cmd), flush=True)
     try:
@@ -78,26 +97,36 @@ def run(cmd: list[str]) -> int:
         return 130
 
 
-def ensure_venv() -> str:
-    python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+def ensure_venv(venv: Path = VENV, base: str | None = None) -> str:
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     if not python.exists():
-        base = find_base_python()
-        print(f"creating .venv with {base}", flush=True)
-        subprocess.check_call([base, "-m", "venv", str(VENV)])
+        base = base or find_base_python()
+        print(f"creating {venv.name} with {base}", flush=True)
+        subprocess.check_call([base, "-m", "venv", str(venv)])
     return str(python)
 
 
 def find_base_python() -> str:
-    """The app targets 3.13; pyenv installs it without putting it on PATH, so look by path too."""
-    candidates = [shutil.which("python3.13") or ""]
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.13*/bin/python3.13"), reverse=True)
-    for candidate in filter(None, candidates):
-        if version_of(candidate) >= PREFERRED:
-            return candidate
+    """The app targets 3.13, else the running Python if it is new enough."""
+    preferred = find_python(PREFERRED[1])
+    if preferred:
+        return preferred
     if sys.version_info[:2] >= MINIMUM:
         return sys.executable
     sys.exit(f"Python {MINIMUM[0]}.{MINIMUM[1]}+ is required (3.13 preferred); found {sys.version.split()[0]}")
+
+
+def find_python(minor: int) -> str | None:
+    """Python 3.<minor> on PATH or under pyenv (which installs versions without putting them on PATH)."""
+    candidates = [shutil.which(f"python3.{minor}") or ""]
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.{minor}*/bin/python3.{minor}"), reverse=True)
+    if sys.version_info[:2] == (3, minor):
+        candidates.append(sys.executable)
+    for candidate in filter(None, candidates):
+        if version_of(candidate) == (3, minor):
+            return candidate
+    return None
 
 
 def version_of(python: str) -> tuple[int, int]:
@@ -122,9 +151,9 @@ def ensure_checkov() -> str:
     return str(bin_dir / ("checkov.cmd" if os.name == "nt" else "checkov"))
 
 
-def ensure_python_packages(python: str) -> None:
+def ensure_python_packages(python: str, venv: Path = VENV) -> None:
     inputs = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
-    stamp = VENV / ".requirements.sha256"
+    stamp = venv / ".requirements.sha256"
     if is_current(stamp, inputs):
         return
     subprocess.check_call([python, "-m", "pip", "install", "--quiet", "-r", "requirements-dev.txt"], cwd=ROOT)
