@@ -18,10 +18,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.node_packages import ensure_node_packages  # standard library only, like this file
+
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 CHECKOV_VENV = ROOT / ".venv-checkov"
-NODE_DIR = ROOT / "devstack" / "node"
 PREFERRED = (3, 13)
 MINIMUM = (3, 11)
 COMPAT_MINORS = (11, 12)
@@ -157,18 +158,6 @@ def ensure_python_packages(python: str, venv: Path = VENV) -> None:
     if is_current(stamp, inputs):
         return
     subprocess.check_call([python, "-m", "pip", "install", "--quiet", "-r", "requirements-dev.txt"], cwd=ROOT)
-    stamp.write_text(digest(inputs))
-
-
-def ensure_node_packages() -> None:
-    inputs = [NODE_DIR / "package.json", NODE_DIR / "package-lock.json"]
-    stamp = NODE_DIR / "node_modules" / ".lock.sha256"
-    if is_current(stamp, inputs):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        sys.exit("npm (Node.js 20+) is required for Azurite and the Cosmos server; install Node.js and retry")
-    subprocess.check_call([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR)
     stamp.write_text(digest(inputs))
 
 

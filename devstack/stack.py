@@ -29,12 +29,13 @@ from devstack.children import Child, ReadyLine, ReadyPort, base_environment, fre
 from devstack.host_proxy import HostProxy
 from devstack.identity_endpoint import APP_SERVICE_PATH, Directory, create_identity_app
 from devstack.keyvault import SECRETS_OFFICER, SECRETS_USER, SeedSecret, create_keyvault_app, load_seed
+from devstack.node_packages import NODE_DIR, ensure_node_packages
 from devstack.settings_files import EnvFile, write_env_file, write_local_settings
 from devstack.tokens import Identity, Tenant, TokenVerifier
 
 LOOPBACK = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = REPO_ROOT / "devstack" / "node"
+
 AZURITE = NODE_DIR / "node_modules" / "azurite" / "dist" / "src"
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 # Names the app sees; in Azure they come from Bicep (infra/), here from the stack.
@@ -131,6 +132,7 @@ class RunningStack:
 
 
 async def start_stack(options: StackOptions) -> RunningStack:
+    ensure_node_packages()
     state = options.state_dir
     for folder in (state, state / "logs"):
         folder.mkdir(parents=True, exist_ok=True)
