@@ -1,0 +1,103 @@
+"""How each child process of the stack is started: its command line, environment and readiness signal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from devstack.certs import CertPaths
+from devstack.children import Child, ReadyLine, ReadyPort, base_environment, node_executable, start_child
+from devstack.node_packages import NODE_DIR
+from devstack.tokens import Identity
+
+LOOPBACK = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURITE = NODE_DIR / "node_modules" / "azurite" / "dist" / "src"
+AZURITE_COMMON = ("--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent")
+
+
+async def start_data_azurite(port: int, *, account: str, key: str, certs: CertPaths, log_dir: Path) -> Child:
+    """Blob for the app's data: HTTPS (bearer tokens need it) with OAuth checks on."""
+    argv = [
+        *_guarded(AZURITE / "blob" / "main.js"),
+        *("--blobHost", LOOPBACK, "--blobPort", str(port)),
+        *("--oauth", "basic", "--cert", str(certs.server_cert), "--key", str(certs.server_key)),
+        *AZURITE_COMMON,
+    ]
+    # A random key per start replaces Azurite's well-known one, so no test can fall back to it.
+    env = {**base_environment(), "AZURITE_ACCOUNTS": f"{account}:{key}"}
+    return await start_child("azurite-data", argv, env=env, log_dir=log_dir, ready=ReadyPort((port,)))
+
+
+async def start_host_azurite(ports: tuple[int, int, int], *, account: str, key: str, log_dir: Path) -> Child:
+    """The Functions host's own storage (AzureWebJobsStorage for `func start`): a separate, plain account."""
+    blob, queue, table = ports
+    argv = [
+        *_guarded(AZURITE / "azurite.js"),
+        *("--blobHost", LOOPBACK, "--blobPort", str(blob)),
+        *("--queueHost", LOOPBACK, "--queuePort", str(queue)),
+        *("--tableHost", LOOPBACK, "--tablePort", str(table)),
+        *AZURITE_COMMON,
+    ]
+    env = {**base_environment(), "AZURITE_ACCOUNTS": f"{account}:{key}"}
+    return await start_child("azurite-host", argv, env=env, log_dir=log_dir, ready=ReadyPort(ports))
+
+
+def host_storage_connection(ports: tuple[int, int, int], *, account: str, key: str) -> str:
+    blob, queue, table = ports
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+        f"BlobEndpoint=http://{LOOPBACK}:{blob}/{account};"
+        f"QueueEndpoint=http://{LOOPBACK}:{queue}/{account};"
+        f"TableEndpoint=http://{LOOPBACK}:{table}/{account};"
+    )
+
+
+async def start_cosmos(
+    port: int,
+    *,
+    key: str,
+    certs: CertPaths,
+    issuer: str,
+    issuer_key: Path,
+    account_host: str,
+    contributors: Sequence[Identity],
+    log_dir: Path,
+) -> Child:
+    argv = [
+        node_executable(),
+        str(NODE_DIR / "cosmos.js"),
+        *("--host", LOOPBACK, "--port", str(port)),
+        *("--cert", str(certs.server_cert), "--key", str(certs.server_key)),
+        *("--issuer-key", str(issuer_key), "--issuer", issuer, "--account-host", account_host),
+        *("--data-contributors", ",".join(i.object_id for i in contributors)),
+    ]
+    env = {**base_environment(), "COSMOS_MASTER_KEY": key}
+    return await start_child("cosmos", argv, env=env, log_dir=log_dir, ready=ReadyLine())
+
+
+async def start_function_host(
+    app_dir: Path,
+    port: int,
+    *,
+    settings: Mapping[str, str],
+    keys: tuple[str, str],
+    log_dir: Path,
+    echo: TextIO | None,
+) -> Child:
+    """The app, with its settings as environment variables, as `func start` gives them."""
+    function_key, master_key = keys
+    argv = [sys.executable, "-m", "devstack.funchost", "--app-dir", str(app_dir), "--host", LOOPBACK]
+    argv += ["--port", str(port)]
+    env = {**base_environment(), **settings, "DEVSTACK_FUNCTION_KEY": function_key, "DEVSTACK_MASTER_KEY": master_key}
+    # The host imports devstack from this repo, wherever the app folder is.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return await start_child("functions", argv, env=env, log_dir=log_dir, ready=ReadyLine(), echo=echo)
+
+
+def _guarded(script: Path) -> list[str]:
+    """Run a Node script under guard.js, which ends it when the stack's stdin pipe closes."""
+    return [node_executable(), str(NODE_DIR / "guard.js"), str(script)]
