@@ -10,6 +10,8 @@
   flood Key Vault.
 - Key Vault down: a warm cache keeps serving what it has (and retries in the background of later
   requests every FAILED_REFRESH_BACKOFF_SECONDS); a cold cache raises, which the caller answers with 503.
+- A source whose secret does not exist yet (just deployed) answers 503 `source-not-configured`, and
+  Key Vault is asked again only after FAILED_REFRESH_BACKOFF_SECONDS.
 - Concurrent requests for a cold or expired source share one Key Vault round trip.
 """
 
@@ -23,12 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
 from inbox.clients import get_clients
-from inbox.problems import problem_for_dependency_error
+from inbox.problems import Problem, problem_for_dependency_error
 from inbox.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,17 @@ def secret_name(source: str) -> str:
 class _Entry:
     values: tuple[str, ...]  # newest first
     fresh_until: float
+    missing: bool = False  # the secret does not exist (yet): remembered briefly, so Key Vault is not asked per request
+
+
+def secret_missing(source: str) -> Problem:
+    return Problem(
+        503,
+        "source-not-configured",
+        "This source has no signing secret yet; retry later",
+        f"the Key Vault secret {secret_name(source)!r} does not exist",
+        headers={"Retry-After": str(int(FAILED_REFRESH_BACKOFF_SECONDS))},
+    )
 
 
 class SecretCache:
@@ -69,6 +82,8 @@ class SecretCache:
         """The accepted secret values for `source`, newest first."""
         entry = self._entries.get(source)
         if entry is not None and self._clock() < entry.fresh_until:
+            if entry.missing:
+                raise secret_missing(source)
             return entry.values
         return await self._refresh(source, stale=entry)
 
@@ -89,8 +104,12 @@ class SecretCache:
                 return current.values  # another request refreshed it while this one waited
             try:
                 values = await self._load(secret_name(source))
+            except ResourceNotFoundError:
+                log.error("the signing secret for source %s does not exist in Key Vault", source)
+                self._entries[source] = _Entry((), self._clock() + FAILED_REFRESH_BACKOFF_SECONDS, missing=True)
+                raise secret_missing(source) from None
             except AzureError as error:
-                if stale is None:
+                if stale is None or stale.missing:
                     raise problem_for_dependency_error("keyvault", error) from error
                 log.warning("Key Vault refresh failed for source %s; using cached secrets", source)
                 self._entries[source] = _Entry(stale.values, self._clock() + FAILED_REFRESH_BACKOFF_SECONDS)

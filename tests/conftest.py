@@ -21,8 +21,15 @@ TEST_SOURCES = (
     "logs",
 )
 SECRET_CACHE_SECONDS = 2
+# Configured in the app but with no secret in Key Vault, like a source added before its secret is set.
+SOURCE_WITHOUT_SECRET = "unset"
 
 
 @pytest.fixture(scope="session")
 def devstack_args() -> list[str]:
-    return ["--sources", ",".join(TEST_SOURCES), "--setting", f"SECRET_CACHE_SECONDS={SECRET_CACHE_SECONDS}"]
+    app_sources = ",".join((*TEST_SOURCES, SOURCE_WITHOUT_SECRET))
+    return [
+        *("--sources", ",".join(TEST_SOURCES)),  # seeded in Key Vault
+        *("--setting", f"WEBHOOK_SOURCES={app_sources}"),
+        *("--setting", f"SECRET_CACHE_SECONDS={SECRET_CACHE_SECONDS}"),
+    ]

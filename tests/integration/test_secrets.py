@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from tests.conftest import SECRET_CACHE_SECONDS
+from tests.conftest import SECRET_CACHE_SECONDS, SOURCE_WITHOUT_SECRET
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
 
 BODY = b'{"rotation": true}'
@@ -97,3 +97,14 @@ def test_cold_cache_answers_503_while_key_vault_is_down(inbox: Inbox) -> None:
     assert int(response.headers["Retry-After"]) > 0
     assert elapsed < 20  # a bounded retry budget, not the SDK's default minutes
     assert inbox.deliver("cold", BODY, event_id=new_id(), secret=secret).status_code == 202  # recovers
+
+
+def test_source_without_a_secret_is_503_and_key_vault_is_not_asked_per_request(inbox: Inbox) -> None:
+    first = inbox.deliver(SOURCE_WITHOUT_SECRET, BODY, event_id=new_id(), secret="anything")
+    body = assert_problem(first, 503, "source-not-configured")
+    assert "webhook-unset" in body["detail"]
+    assert int(first.headers["Retry-After"]) > 0
+    before = inbox.stack.keyvault_counts()
+    again = inbox.deliver(SOURCE_WITHOUT_SECRET, BODY, event_id=new_id(), secret="anything")
+    assert_problem(again, 503, "source-not-configured")
+    assert inbox.stack.keyvault_counts() == before
