@@ -18,7 +18,6 @@ import select
 import shutil
 import signal
 import ssl
-import statistics
 import subprocess
 import time
 import urllib.parse
@@ -592,9 +591,7 @@ def test_fault_rule_answers_matching_requests_until_its_count_runs_out(
         assert devstack(cosmos, "POST", "faults", rule).status == 200
         container.upsert_item({"id": "fault1", "source": "faults"})  # a POST: not matched
         after_write = devstack(cosmos, "GET", "stats").body["faults"]
-        started = time.perf_counter()
         item = container.read_item("fault1", partition_key="faults")  # the SDK retries both 429s
-        elapsed = time.perf_counter() - started
         remaining = devstack(cosmos, "GET", "faults").body["fault"]
     finally:
         devstack(cosmos, "DELETE", "faults")
@@ -602,7 +599,6 @@ def test_fault_rule_answers_matching_requests_until_its_count_runs_out(
     assert item["id"] == "fault1"
     assert after_write == before
     assert devstack(cosmos, "GET", "stats").body["faults"] == before + 2
-    assert elapsed >= 0.2  # two x-ms-retry-after-ms: 100 waits
     assert remaining is None
 
 
@@ -656,19 +652,12 @@ def test_point_reads_reuse_one_connection(cosmos: LocalCosmos, container: Contai
     for _ in range(20):
         container.read_item("seed", partition_key="github")
     connections_before = devstack(cosmos, "GET", "stats").body["connections"]
-    timings = []
     for _ in range(200):
-        started = time.perf_counter()
         container.read_item("seed", partition_key="github")
-        timings.append((time.perf_counter() - started) * 1000)
     connections_after = devstack(cosmos, "GET", "stats").body["connections"]
 
-    p50 = statistics.median(timings)
-    p95 = statistics.quantiles(timings, n=20)[-1]
-    print(f"200 point reads: mean {statistics.fmean(timings):.2f} ms, p50 {p50:.2f} ms, p95 {p95:.2f} ms")
-    # The SDK's own connection plus the raw stats request above: nothing per read.
+    # The SDK's own connection plus the raw stats request above: nothing per read (no Connection: close).
     assert connections_after - connections_before <= 2
-    assert p50 < 15
 
 
 # --- process lifecycle ----------------------------------------------------------------------------
@@ -677,13 +666,9 @@ def test_point_reads_reuse_one_connection(cosmos: LocalCosmos, container: Contai
 def test_process_exits_when_stdin_reaches_eof(cosmos: LocalCosmos) -> None:
     process, _ = start_server(cosmos)
     assert process.stdin is not None
-    started = time.monotonic()
     process.stdin.close()
 
-    code = process.wait(EXIT_TIMEOUT_SECONDS)
-
-    assert code == 0
-    assert time.monotonic() - started < EXIT_TIMEOUT_SECONDS
+    assert process.wait(EXIT_TIMEOUT_SECONDS) == 0  # raises TimeoutExpired if it lingers
     stop_server(process)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
@@ -154,8 +154,3 @@ async def test_stats_count_per_identity_and_resource(endpoint: Endpoint, monkeyp
         stats = await response.json()
     rows = {(r["clientId"], r["resource"]): r["count"] for r in stats["requests"]}
     assert rows == {(endpoint.user.client_id, VAULT): 1, (endpoint.user.client_id, "https://storage.azure.com"): 1}
-
-
-def test_app_factory_is_an_aiohttp_application() -> None:
-    app = create_identity_app(tenant=Tenant(), directory=Directory(Identity.new("system"), ()), identity_header=HEADER)
-    assert isinstance(app, web.Application)
