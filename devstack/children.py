@@ -15,9 +15,8 @@ import os
 import shutil
 import signal
 import socket
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,7 +32,6 @@ class Child:
     name: str
     process: asyncio.subprocess.Process
     log_path: Path
-    ready_info: dict[str, Any] = field(default_factory=dict)
     _pump: asyncio.Task[None] | None = None
 
     @property
@@ -86,7 +84,7 @@ async def start_child(
     first_lines: asyncio.Queue[bytes] = asyncio.Queue()
     child._pump = asyncio.create_task(_pump_output(process, log, echo, first_lines))
     try:
-        child.ready_info = await asyncio.wait_for(ready.wait(child, first_lines), ready_timeout)
+        await asyncio.wait_for(ready.wait(child, first_lines), ready_timeout)
     except (TimeoutError, ChildFailed) as exc:
         await child.stop()
         tail = log_path.read_text(errors="replace")[-2000:]
@@ -114,12 +112,12 @@ async def _pump_output(
 class ReadyLine:
     """The child prints `{"event": "ready", ...}` on a line of its own when it is listening."""
 
-    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> dict[str, Any]:
+    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> None:
         while line := await lines.get():
             with contextlib.suppress(ValueError):
                 message = json.loads(line)
                 if isinstance(message, dict) and message.get("event") == "ready":
-                    return message
+                    return
         raise ChildFailed(f"exited with code {await child.process.wait()}")
 
 
@@ -130,13 +128,12 @@ class ReadyPort:
     ports: tuple[int, ...]
     host: str = "127.0.0.1"
 
-    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> dict[str, Any]:
+    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> None:
         for port in self.ports:
             while not await _accepts(self.host, port):
                 if child.process.returncode is not None:
                     raise ChildFailed(f"exited with code {child.process.returncode}")
                 await asyncio.sleep(0.05)
-        return {"ports": list(self.ports)}
 
 
 async def _accepts(host: str, port: int) -> bool:
@@ -153,10 +150,6 @@ def node_executable() -> str:
     if node is None:
         raise ChildFailed("Node.js 20+ is required (node not found on PATH)")
     return node
-
-
-def python_executable() -> str:
-    return sys.executable
 
 
 def base_environment() -> dict[str, str]:

@@ -20,9 +20,19 @@ from inbox.signing import SIGNATURE_HEADER, sign
 def signature_header(env_path: Path, source: str, body: bytes) -> str:
     env = EnvFile.load(env_path)
     settings = env.settings
-    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "HTTPS_PROXY", "NO_PROXY"):
-        os.environ[name] = settings[name]
-    credential = ManagedIdentityCredential(client_id=env.devstack["identities"]["developer"]["clientId"])
-    with SecretClient(settings["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=env.ca_bundle) as vault:
-        secret = vault.get_secret(f"webhook-{source}").value or ""
+    # azure-identity and the HTTP transport read these from the environment; restore it afterwards so
+    # an in-process caller (the benchmark) keeps its own.
+    names = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "HTTPS_PROXY", "NO_PROXY")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: settings[name] for name in names})
+    try:
+        credential = ManagedIdentityCredential(client_id=env.devstack["identities"]["developer"]["clientId"])
+        with SecretClient(settings["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=env.ca_bundle) as vault:
+            secret = vault.get_secret(f"webhook-{source}").value or ""
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return f"{SIGNATURE_HEADER}: {sign(secret, body)}"

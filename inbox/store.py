@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, cast
@@ -178,7 +178,7 @@ class EventStore:
         sql, parameters = _query_for(where, "SELECT VALUE c.type FROM c")
         counts: Counter[str] = Counter()
         with calling("cosmos"):
-            async for event_type in _items(self._index, sql, parameters, where.source):
+            async for event_type in self._index.query_items(sql, parameters=parameters, partition_key=where.source):
                 counts[str(event_type)] += 1
         return counts
 
@@ -232,11 +232,6 @@ def _query_for(where: EventFilter, select: str) -> tuple[str, list[dict[str, Any
             clauses.append(clause)
             parameters.append({"name": name, "value": value})
     return f"{select} WHERE {' AND '.join(clauses)}", parameters
-
-
-async def _items(index: ContainerProxy, sql: str, parameters: list[dict[str, Any]], source: str) -> AsyncIterator[Any]:
-    async for item in index.query_items(sql, parameters=parameters, partition_key=source):
-        yield item
 
 
 # --- opaque continuation tokens ---------------------------------------------------------------------
