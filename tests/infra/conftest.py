@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .bicep_tree import BicepFile, Infra
+from infra_model.syntax import BicepFile, Infra
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .bicep_tree import (
+from infra_model.syntax import (
     ROLE_ASSIGNMENT,
     BicepFile,
     Grant,

@@ -10,7 +10,7 @@ import pytest
 from inbox.settings import Settings, all_setting_names, required_setting_names
 
 from . import rules
-from .bicep_tree import Infra, lookup, object_properties, text
+from infra_model.syntax import Infra, lookup, object_properties, text
 from .conftest import INFRA
 
 # Built-in role definition IDs (learn.microsoft.com/azure/role-based-access-control/built-in-roles).

@@ -18,7 +18,7 @@ import pytest
 
 from inbox.settings import Settings, all_setting_names, required_setting_names
 
-from .bicep_tree import Infra
+from infra_model.syntax import Infra
 from .conftest import REPO
 
 HOOK = REPO / "infra" / "hooks" / "postprovision.py"
