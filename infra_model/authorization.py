@@ -90,9 +90,7 @@ class Authorizer:
 
 
 def permits(role: RoleDefinition, action: str, *, data_action: bool = True) -> bool:
-    allowed, denied = (
-        (role.data_actions, role.not_data_actions) if data_action else (role.actions, role.not_actions)
-    )
+    allowed, denied = (role.data_actions, role.not_data_actions) if data_action else (role.actions, role.not_actions)
     return _matches_any(allowed, action) and not _matches_any(denied, action)
 
 

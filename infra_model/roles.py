@@ -1,12 +1,13 @@
 """The role definitions infra/ assigns, as Azure publishes them: what each one permits.
 
 Built-in Azure RBAC roles are the same in every tenant; their permissions are copied here from
-"Azure built-in roles" (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles,
-the Storage, Security and Monitor pages). The Cosmos DB built-in data-plane roles come from "Use
-data plane role-based access control with Azure Cosmos DB for NoSQL"
-(https://learn.microsoft.com/azure/cosmos-db/nosql/reference-data-plane-security). Custom Cosmos DB
-roles are not listed here: they are `sqlRoleDefinitions` in the Bicep, and the deployment model
-reads them from there.
+"Azure built-in roles" (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles),
+its pages for Storage (.../built-in-roles/storage), Security (.../built-in-roles/security) and
+Monitor (.../built-in-roles/monitor). The Cosmos DB built-in data-plane roles come from "Azure
+Cosmos DB for NoSQL data plane security reference"
+(https://learn.microsoft.com/azure/cosmos-db/reference-data-plane-security, formerly under
+.../cosmos-db/nosql/). Custom Cosmos DB roles are not listed here: they are `sqlRoleDefinitions` in
+the Bicep, and the deployment model reads them from there.
 
 Only roles infra/ may use are listed; an assignment of any other role is an error of the model,
 not a silent "allow nothing", so adding a role to the Bicep means adding its definition here.
