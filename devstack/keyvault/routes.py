@@ -18,6 +18,14 @@ GET_SECRETS = "getSecrets"
 SET_SECRET = "setSecret"  # noqa: S105
 UPDATE_SECRET = "updateSecret"  # noqa: S105
 OPERATIONS = (GET_SECRET, GET_SECRET_VERSIONS, GET_SECRETS, SET_SECRET, UPDATE_SECRET)
+# Not served yet (their paths answer 405 or 400): named so the RBAC table already covers them.
+DELETE_SECRET = "deleteSecret"  # noqa: S105
+GET_DELETED_SECRET = "getDeletedSecret"  # noqa: S105
+GET_DELETED_SECRETS = "getDeletedSecrets"
+RECOVER_DELETED_SECRET = "recoverDeletedSecret"  # noqa: S105
+PURGE_DELETED_SECRET = "purgeDeletedSecret"  # noqa: S105
+BACKUP_SECRET = "backupSecret"  # noqa: S105
+RESTORE_SECRET = "restoreSecret"  # noqa: S105
 
 NAME_PATTERN = re.compile(r"[0-9a-zA-Z-]{1,127}")
 # "7.4", "7.6-preview.2", "2025-07-01": any version shape passes, so newer SDKs keep working.

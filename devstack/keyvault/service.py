@@ -1,16 +1,22 @@
 """The vault as an aiohttp application: every data-plane request authenticated, authorized and counted.
 
-Beside the REST API, two routes for tests, neither authenticated: `GET /stats` (requests per
-operation) and `/_devstack/faults` (answer the next requests with an injected error status, so
-tests can drive the app's retry and failure paths).
+Beside the REST API, routes for tests, none authenticated: `GET /stats` (requests per operation),
+`/_devstack/faults` (answer the next requests with an injected error status, so tests can drive the
+app's retry and failure paths) and `/_devstack/authorizations` (the RBAC decisions taken so far,
+counted; loopback callers only, since it names principals and the assignments that grant them).
+
+Authorisation is Azure's: each operation needs one data action at the vault or at the secret
+(`rbac.REQUIREMENTS`), and the `Authorizer` built from infra/'s role assignments decides.
 
 Each data-plane request counts once in the stats: as "challenge" (no token), as "rejected" (a token
-refused, or a caller without the role), or under the operation it asked for (whatever the answer,
-including an injected fault). Requests that match no operation, or lack api-version, are not counted.
+refused, or a caller no role assignment allows), or under the operation it asked for (whatever the
+answer, including an injected fault). Requests that match no operation, or lack api-version, are not
+counted.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -22,6 +28,7 @@ from aiohttp import hdrs, web
 from devstack.keyvault.bodies import MAX_REQUEST_BYTES, parse_new_version, parse_property_change, read_json_object
 from devstack.keyvault.errors import ServiceError, echo
 from devstack.keyvault.faults import Fault, parse_fault
+from devstack.keyvault.rbac import REQUIREMENTS, DecisionLog, rbac_refusal, vault_name
 from devstack.keyvault.routes import (
     GET_SECRET,
     GET_SECRET_VERSIONS,
@@ -38,9 +45,7 @@ from devstack.keyvault.seed import SeedSecret, seed_version
 from devstack.keyvault.store import Store
 from devstack.keyvault.wire import paginate, secret_bundle, secret_item
 from devstack.tokens import TokenError, TokenVerifier
-
-SECRETS_USER = "Key Vault Secrets User"  # read secrets
-SECRETS_OFFICER = "Key Vault Secrets Officer"  # read + write
+from infra_model.authorization import Authorizer
 
 # Stats buckets beside the operation ids.
 CHALLENGE = "challenge"
@@ -49,36 +54,26 @@ REJECTED = "rejected"
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 
-_READS = frozenset({GET_SECRET, GET_SECRET_VERSIONS, GET_SECRETS})
-_ROLE_OPERATIONS: Mapping[str, frozenset[str]] = {
-    SECRETS_USER: _READS,
-    SECRETS_OFFICER: frozenset(OPERATIONS),
-}
-# The data actions the built-in roles grant, as Key Vault names them in a 403.
-_DATA_ACTIONS = {
-    GET_SECRET: "Microsoft.KeyVault/vaults/secrets/getSecret/action",
-    GET_SECRET_VERSIONS: "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
-    GET_SECRETS: "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
-    SET_SECRET: "Microsoft.KeyVault/vaults/secrets/setSecret/action",
-    UPDATE_SECRET: "Microsoft.KeyVault/vaults/secrets/update/action",
-}
-_LOCAL_RESOURCE_GROUP = "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/devstack"
-
 
 def create_keyvault_app(
     *,
     verifier: TokenVerifier,
     tenant_id: str,
-    roles: Mapping[str, frozenset[str]],
+    authorizer: Authorizer,
+    vault_id: str,
     seed: Sequence[SeedSecret] = (),
 ) -> web.Application:
-    """The vault as an app; `roles` maps a principal's object id (the token's `oid`) to its roles."""
-    service = _KeyVaultService(verifier=verifier, tenant_id=tenant_id, roles=roles, seed=seed)
+    """The vault as an app. `vault_id` is its ARM resource id, the scope its role assignments name."""
+    service = _KeyVaultService(
+        verifier=verifier, tenant_id=tenant_id, authorizer=authorizer, vault_id=vault_id, seed=seed
+    )
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app.router.add_get("/stats", service.stats)
     app.router.add_post("/_devstack/faults", service.set_fault)
     app.router.add_get("/_devstack/faults", service.show_fault)
     app.router.add_delete("/_devstack/faults", service.clear_fault)
+    app.router.add_get("/_devstack/authorizations", service.show_decisions)
+    app.router.add_delete("/_devstack/authorizations", service.clear_decisions)
     app.router.add_route("*", "/{path:.*}", service.data_plane)
     return app
 
@@ -89,12 +84,16 @@ class _KeyVaultService:
         *,
         verifier: TokenVerifier,
         tenant_id: str,
-        roles: Mapping[str, frozenset[str]],
+        authorizer: Authorizer,
+        vault_id: str,
         seed: Sequence[SeedSecret],
     ) -> None:
         self._verifier = verifier
         self._challenge = f'Bearer authorization="{AUTHORITY_HOST}/{tenant_id}", resource="{KEY_VAULT_RESOURCE}"'
-        self._roles = roles  # read per request: a caller may grant or revoke while the vault runs
+        self._authorizer = authorizer
+        self._vault = vault_name(vault_id)  # checked first: a vault URL passed by mistake fails here
+        self._vault_id = vault_id
+        self._decisions = DecisionLog()
         self._store = Store()
         self._counts: Counter[str] = Counter()
         self._fault: Fault | None = None
@@ -140,6 +139,17 @@ class _KeyVaultService:
 
     async def clear_fault(self, request: web.Request) -> web.Response:
         self._fault = None
+        return web.Response(status=204)
+
+    async def show_decisions(self, request: web.Request) -> web.Response:
+        if not _from_loopback(request):
+            return _loopback_only().response()
+        return web.json_response({"decisions": self._decisions.as_json()})
+
+    async def clear_decisions(self, request: web.Request) -> web.Response:
+        if not _from_loopback(request):
+            return _loopback_only().response()
+        self._decisions.clear()
         return web.Response(status=204)
 
     # --- the pipeline every data-plane request goes through
@@ -189,17 +199,12 @@ class _KeyVaultService:
         return f"AKV10022: Invalid audience. Expected {expected}, found: {echo(str(claims.get('aud')))}."
 
     def _authorize(self, claims: Mapping[str, Any], call: Call) -> None:
-        operation = call.route.operation
-        roles = self._roles.get(str(claims.get("oid")), frozenset())
-        if any(operation in _ROLE_OPERATIONS.get(role, frozenset()) for role in roles):
-            return
-        raise ServiceError(
-            403,
-            "Forbidden",
-            _rbac_refusal(claims, _DATA_ACTIONS[operation], call),
-            inner_code="ForbiddenByRbac",
-            counted_as=REJECTED,
-        )
+        requirement = REQUIREMENTS[call.route.operation]
+        scope = requirement.scope(self._vault_id, call.route.name)
+        decision = self._authorizer.decide(str(claims["oid"]), requirement.action, scope)
+        self._decisions.record(decision)
+        if not decision.allowed:
+            raise rbac_refusal(claims, decision, self._vault, counted_as=REJECTED)
 
     # --- operations
 
@@ -246,21 +251,16 @@ def _bearer_token(request: web.Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _rbac_refusal(claims: Mapping[str, Any], action: str, call: Call) -> str:
-    host = call.origin.removeprefix("https://").split(":")[0]
-    vault = host.split(".")[0] if host.endswith(".vault.azure.net") else host
-    resource = f"{_LOCAL_RESOURCE_GROUP}/providers/microsoft.keyvault/vaults/{vault}"
-    if call.route.name:
-        resource += f"/secrets/{call.route.name.lower()}"
-    return (
-        "Caller is not authorized to perform action on resource.\r\n"
-        "If role assignments, deny assignments or role definitions were changed recently, please observe "
-        "propagation time.\r\n"
-        f"Caller: appid={claims.get('appid')};oid={claims.get('oid')};iss={claims.get('iss')}\r\n"
-        f"Action: '{action}'\r\n"
-        f"Resource: '{resource}'\r\n"
-        "Assignment: (not found)\r\n"
-        "DenyAssignmentId: null\r\n"
-        "DecisionReason: 'DeniedWithNoValidRBAC' \r\n"
-        f"Vault: {vault};location=local\r\n"
-    )
+def _from_loopback(request: web.Request) -> bool:
+    """127.0.0.0/8, ::1 or an IPv4-mapped loopback; a request with no peer address is not."""
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d, which Python < 3.13 calls not loopback.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return (mapped or address).is_loopback
+
+
+def _loopback_only() -> ServiceError:
+    return ServiceError(403, "Forbidden", "The /_devstack/authorizations routes answer loopback callers only.")

@@ -20,10 +20,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
@@ -31,31 +33,53 @@ from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 
 from devstack.certs import CertPaths, ensure_certificates
 from devstack.keyvault import (
-    SECRETS_OFFICER,
-    SECRETS_USER,
+    GET_SECRET,
+    GET_SECRET_VERSIONS,
+    GET_SECRETS,
+    OPERATIONS,
     SeedSecret,
     create_keyvault_app,
     load_seed,
 )
+from devstack.keyvault.rbac import REQUIREMENTS
 from devstack.tokens import Identity, Tenant, TokenVerifier
+from infra_model.authorization import Assignment, Authorizer, permits
+from infra_model.roles import built_in_role
 
 VAULT_RESOURCE = "https://vault.azure.net"
 API_VERSION = "7.6"
 SEEDED = "webhook-demo"
 VERSION_ID = re.compile(r"[0-9a-f]{32}")
+# Mixed case, as ARM ids are written: Key Vault's 403 prints it lower-cased.
+VAULT_ID = (
+    "/subscriptions/6f1f7a52-0c55-4b1e-9d0e-3c2b1a000001/resourceGroups/rg-Inbox"
+    "/providers/Microsoft.KeyVault/vaults/inbox-local"
+)
+SECRETS_USER = built_in_role("4633458b-17de-408a-b874-0445c86b69e6")
+SECRETS_OFFICER = built_in_role("b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
+SCOPED_SECRET = "webhook-github"
 
 
 @dataclass(frozen=True)
 class People:
     reader: Identity = field(default_factory=lambda: Identity.new("user"))
     officer: Identity = field(default_factory=lambda: Identity.new("user"))
+    github: Identity = field(default_factory=lambda: Identity.new("user"))  # Secrets User on one secret only
     outsider: Identity = field(default_factory=lambda: Identity.new("user"))  # a valid token, no role
 
-    def roles(self) -> dict[str, frozenset[str]]:
-        return {
-            self.reader.object_id: frozenset({SECRETS_USER}),
-            self.officer.object_id: frozenset({SECRETS_OFFICER}),
-        }
+    def authorizer(self) -> Authorizer:
+        return Authorizer(
+            [
+                Assignment(self.reader.object_id, SECRETS_USER, VAULT_ID, "test:reader"),
+                Assignment(self.officer.object_id, SECRETS_OFFICER, VAULT_ID, "test:officer"),
+                Assignment(self.github.object_id, SECRETS_USER, f"{VAULT_ID}/secrets/{SCOPED_SECRET}", "test:github"),
+            ]
+        )
+
+
+def resource_line(scope: str) -> str:
+    """The Resource line of Key Vault's 403: the scope checked, as a lower-cased ARM id."""
+    return f"Resource: '{scope.lower()}'\r\n"
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,11 @@ class Vault:
         assert reply.status == 200
         return dict(reply.body)
 
+    async def decisions(self) -> list[dict[str, Any]]:
+        reply = await self.send("GET", "/_devstack/authorizations")
+        assert reply.status == 200
+        return list(reply.body["decisions"])
+
 
 def kv(path: str, **query: str | int) -> str:
     """A data-plane path with the api-version every Key Vault request carries."""
@@ -149,7 +178,8 @@ async def vault(certs: CertPaths, tenant: Tenant, people: People) -> AsyncIterat
     app = create_keyvault_app(
         verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
         tenant_id=tenant.tenant_id,
-        roles=people.roles(),
+        authorizer=people.authorizer(),
+        vault_id=VAULT_ID,
         seed=[SeedSecret(SEEDED, "seeded-value", content_type="text/plain", tags={"purpose": "test"})],
     )
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -218,26 +248,144 @@ async def test_refused_token_gets_401_with_key_vaults_wording(vault: Vault, case
     assert (await vault.stats())["rejected"] == 1
 
 
-async def test_caller_without_a_role_is_forbidden_by_rbac(vault: Vault) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "action", "scope"),
+    [
+        ("GET", f"/secrets/{SEEDED}", "getSecret/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("GET", f"/secrets/{SEEDED}/versions", "readMetadata/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("GET", "/secrets", "readMetadata/action", VAULT_ID),
+        ("PUT", "/secrets/new", "setSecret/action", f"{VAULT_ID}/secrets/new"),
+        ("PATCH", f"/secrets/{SEEDED}/", "update/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+    ],
+)
+async def test_caller_without_an_assignment_is_forbidden_by_rbac_for_the_action_and_scope(
+    vault: Vault, method: str, path: str, action: str, scope: str
+) -> None:
     outsider = vault.people.outsider
-    reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=vault.token(outsider))
+    body = {"value": "x"} if method != "GET" else None
+    reply = await vault.send(method, kv(path), token=vault.token(outsider), body=body)
     assert reply.status == 403
     assert reply.error["code"] == "Forbidden"
     assert reply.error["innererror"] == {"code": "ForbiddenByRbac"}
-    assert f"oid={outsider.object_id}" in reply.error["message"]
-    assert "Microsoft.KeyVault/vaults/secrets/getSecret/action" in reply.error["message"]
+    message = reply.error["message"]
+    assert f"oid={outsider.object_id}" in message
+    assert f"Action: 'Microsoft.KeyVault/vaults/secrets/{action}'\r\n" in message
+    assert resource_line(scope) in message
+    assert "Vault: inbox-local;" in message
+    assert (await vault.stats())["rejected"] == 1
 
 
 async def test_secrets_user_reads_but_may_not_write(vault: Vault) -> None:
     token = vault.token(vault.people.reader)
     assert (await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token)).status == 200
     assert (await vault.send("GET", kv("/secrets"), token=token)).status == 200
+    assert (await vault.send("GET", kv(f"/secrets/{SEEDED}/versions"), token=token)).status == 200
     write = await vault.send("PUT", kv("/secrets/new"), token=token, body={"value": "x"})
-    assert write.status == 403
-    assert "secrets/setSecret/action" in write.error["message"]
+    assert (write.status, write.error["innererror"]) == (403, {"code": "ForbiddenByRbac"})
+    assert "Action: 'Microsoft.KeyVault/vaults/secrets/setSecret/action'" in write.error["message"]
+    assert resource_line(f"{VAULT_ID}/secrets/new") in write.error["message"]
     update = await vault.send("PATCH", kv(f"/secrets/{SEEDED}/"), token=token, body={"contentType": "x"})
     assert update.status == 403
+    assert "secrets/update/action" in update.error["message"]
+
+
+async def test_secrets_officer_writes_and_updates(vault: Vault) -> None:
     assert (await vault.as_officer("PUT", kv("/secrets/new"), {"value": "x"})).status == 200
+    assert (await vault.as_officer("PATCH", kv("/secrets/new/"), {"contentType": "text/plain"})).status == 200
+
+
+async def test_assignment_on_one_secret_allows_that_secret_only(vault: Vault) -> None:
+    await vault.as_officer("PUT", kv(f"/secrets/{SCOPED_SECRET}"), {"value": "github-signing-key"})
+    token = vault.token(vault.people.github)
+    reply = await vault.send("GET", kv(f"/secrets/{SCOPED_SECRET.upper()}"), token=token)  # names ignore case
+    assert (reply.status, reply.body["value"]) == (200, "github-signing-key")
+    assert (await vault.send("GET", kv(f"/secrets/{SCOPED_SECRET}/versions"), token=token)).status == 200
+
+    other = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token)
+    assert (other.status, other.error["innererror"]) == (403, {"code": "ForbiddenByRbac"})
+    assert resource_line(f"{VAULT_ID}/secrets/{SEEDED}") in other.error["message"]
+    listing = await vault.send("GET", kv("/secrets"), token=token)  # checked at the vault, above the assignment
+    assert listing.status == 403
+    assert resource_line(VAULT_ID) in listing.error["message"]
+
+
+async def test_decisions_name_the_assignment_that_allowed_each_request(vault: Vault) -> None:
+    reader, outsider = vault.people.reader, vault.people.outsider
+    for _ in range(2):
+        await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=vault.token(reader))
+    await vault.send("GET", kv("/secrets"), token=vault.token(outsider))
+    await vault.send("GET", kv(f"/secrets/{SEEDED}"))  # the challenge: no decision is taken
+    assert await vault.decisions() == [
+        {
+            "allowed": True,
+            "action": "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            "scope": f"{VAULT_ID}/secrets/{SEEDED}",
+            "principalId": reader.object_id,
+            "role": "Key Vault Secrets User",
+            "source": "test:reader",
+            "count": 2,
+        },
+        {
+            "allowed": False,
+            "action": "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            "scope": VAULT_ID,
+            "principalId": outsider.object_id,
+            "role": None,
+            "source": None,
+            "count": 1,
+        },
+    ]
+    assert (await vault.send("DELETE", "/_devstack/authorizations")).status == 204
+    assert await vault.decisions() == []
+
+
+@pytest.mark.parametrize(
+    ("peer", "answered"),
+    [(("192.0.2.7", 5000), False), (("10.1.2.3", 5000), False), (None, False), (("::ffff:127.0.0.1", 5000), True)],
+)
+async def test_decisions_answer_loopback_callers_only(
+    tenant: Tenant, people: People, peer: tuple[str, int] | None, answered: bool
+) -> None:
+    """Every test here calls from 127.0.0.1, so the other peers are given to a request built in memory."""
+    app = create_keyvault_app(
+        verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
+        tenant_id=tenant.tenant_id,
+        authorizer=people.authorizer(),
+        vault_id=VAULT_ID,
+    )
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: peer if name == "peername" else default
+    for method, success in (("GET", 200), ("DELETE", 204)):
+        request = make_mocked_request(method, "/_devstack/authorizations", app=app, transport=transport)
+        response = await (await app.router.resolve(request)).handler(request)
+        assert response.status == (success if answered else 403)
+
+
+@pytest.mark.parametrize(
+    "vault_id",
+    [
+        "https://inbox-local.vault.azure.net",
+        "/subscriptions/s/resourceGroups/rg",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/inbox",
+        f"{VAULT_ID}/secrets/x",
+    ],
+)
+def test_vault_id_must_be_the_vaults_arm_id(tenant: Tenant, people: People, vault_id: str) -> None:
+    with pytest.raises(ValueError, match="vault_id must be"):
+        create_keyvault_app(
+            verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
+            tenant_id=tenant.tenant_id,
+            authorizer=people.authorizer(),
+            vault_id=vault_id,
+        )
+
+
+def test_built_in_roles_grant_the_served_operations_as_documented() -> None:
+    """Secrets User reads (values, metadata, listings); Secrets Officer does every served operation."""
+    user_may = {op for op in OPERATIONS if permits(SECRETS_USER, REQUIREMENTS[op].action)}
+    officer_may = {op for op in OPERATIONS if permits(SECRETS_OFFICER, REQUIREMENTS[op].action)}
+    assert user_may == {GET_SECRET, GET_SECRET_VERSIONS, GET_SECRETS}
+    assert officer_may == set(OPERATIONS)
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -580,7 +728,8 @@ async def test_repeated_seed_names_become_versions(certs: CertPaths, tenant: Ten
     app = create_keyvault_app(
         verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
         tenant_id=tenant.tenant_id,
-        roles=people.roles(),
+        authorizer=people.authorizer(),
+        vault_id=VAULT_ID,
         seed=[SeedSecret("twice", "old"), SeedSecret("twice", "new")],
     )
     runner = web.AppRunner(app, access_log=None)
