@@ -1,6 +1,6 @@
 // The webhook inbox as `azd up` provisions it: a resource group holding a Python function app on
 // the Flex Consumption plan and everything it talks to, with no keys or connection strings anywhere.
-// The app authenticates as one user-assigned identity; access.bicep lists every role it gets.
+// The app authenticates as one managed identity (appIdentityType); access.bicep lists every role it gets.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -62,11 +62,28 @@ param principalId string = ''
 @description('Kind of principalId: User for a person, ServicePrincipal when a CI identity runs azd.')
 param principalType string = 'User'
 
+@allowed([
+  'UserAssigned'
+  'SystemAssigned'
+])
+@description('The managed identity the function app runs as: a user-assigned identity of its own, or the site\'s system-assigned one.')
+param appIdentityType string = 'UserAssigned'
+
 // One token per subscription, environment and region keeps names unique and stable across runs.
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
 }
+
+// UserAssigned (the default): the identity is a resource of its own, created first, so its roles
+// exist before the app first starts and survive the app being deleted and re-created.
+// SystemAssigned: no extra resource, and the identity goes when the site goes; but it exists only
+// once the site does, so its roles are granted after the site is created (accessForSystemIdentity).
+// Every output of a module deployed under this condition is read behind the same condition: ARM
+// would otherwise evaluate a reference to a deployment that never ran, and fail. The reference
+// goes in the first branch (`!useSystemIdentity ? identity.outputs.id : ''`): the parser of the
+// offline checks reads `c ? '' : m.outputs.id` as `(c ? '' : m).outputs.id`.
+var useSystemIdentity = appIdentityType == 'SystemAssigned'
 
 // The names the app is written against (inbox/settings.py defaults and the app's data layout).
 var eventsContainerName = 'events'
@@ -81,7 +98,8 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
-module identity 'modules/identity.bicep' = {
+// The user-assigned identity, only when the app runs as one.
+module identity 'modules/identity.bicep' = if (!useSystemIdentity) {
   name: 'identity'
   scope: rg
   params: {
@@ -149,11 +167,13 @@ module cosmos 'modules/cosmos.bicep' = {
   }
 }
 
-module access 'modules/access.bicep' = {
+// The roles of the user-assigned identity, granted before the function app exists (functionApp
+// depends on this), so the host's first start can already read its storage.
+module accessForUserIdentity 'modules/access.bicep' = if (!useSystemIdentity) {
   name: 'access'
   scope: rg
   params: {
-    appPrincipalId: identity.outputs.principalId
+    appPrincipalId: !useSystemIdentity ? identity.outputs.principalId : ''
     developerPrincipalId: developerAccess ? principalId : ''
     developerPrincipalType: principalType
     hostStorageAccountName: hostStorage.outputs.name
@@ -163,6 +183,7 @@ module access 'modules/access.bicep' = {
     keyVaultName: keyVault.outputs.name
     cosmosAccountName: cosmos.outputs.name
     cosmosDatabaseName: cosmos.outputs.databaseName
+    cosmosContainerName: cosmos.outputs.containerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }
@@ -175,8 +196,9 @@ module functionApp 'modules/function-app.bicep' = {
     planName: 'plan-${resourceToken}'
     location: location
     tags: tags
-    identityId: identity.outputs.id
-    identityClientId: identity.outputs.clientId
+    identityType: appIdentityType
+    identityId: !useSystemIdentity ? identity.outputs.id : ''
+    identityClientId: !useSystemIdentity ? identity.outputs.clientId : ''
     hostBlobEndpoint: hostStorage.outputs.blobEndpoint
     hostQueueEndpoint: hostStorage.outputs.queueEndpoint
     hostTableEndpoint: hostStorage.outputs.tableEndpoint
@@ -195,10 +217,34 @@ module functionApp 'modules/function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
-  // The roles must exist before the host first starts, or its first reads of storage fail.
+  // A user-assigned identity's roles must exist before the host first starts, or its first reads
+  // of storage fail. (With the system identity that module is not deployed, and ARM drops it here.)
   dependsOn: [
-    access
+    accessForUserIdentity
   ]
+}
+
+// The roles of the site's system identity, which exists only once the site does: granted right
+// after it (reading functionApp.outputs orders this module after the site). The host may start
+// before they apply and fail to reach its storage until they do; `azd deploy` uploads the package
+// after provisioning.
+module accessForSystemIdentity 'modules/access.bicep' = if (useSystemIdentity) {
+  name: 'access-system-identity'
+  scope: rg
+  params: {
+    appPrincipalId: useSystemIdentity ? functionApp.outputs.principalId : ''
+    developerPrincipalId: developerAccess ? principalId : ''
+    developerPrincipalType: principalType
+    hostStorageAccountName: hostStorage.outputs.name
+    dataStorageAccountName: dataStorage.outputs.name
+    eventsContainerName: dataStorage.outputs.eventsContainerName
+    digestsContainerName: dataStorage.outputs.digestsContainerName
+    keyVaultName: keyVault.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    cosmosContainerName: cosmos.outputs.containerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+  }
 }
 
 // azd stores these in .azure/<env>/.env; the postprovision hook turns them into local.settings.json.
@@ -209,7 +255,8 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URI string = functionApp.outputs.uri
 // Not named AZURE_CLIENT_ID: azd hands its environment to hooks and tools, and that name would
 // steer any DefaultAzureCredential there towards a managed identity that only exists in Azure.
-output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// Empty with the system identity, which the app selects by having no client ID at all.
+output AZURE_APP_IDENTITY_CLIENT_ID string = !useSystemIdentity ? identity.outputs.clientId : ''
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.endpoint
 output AZURE_STORAGE_ACCOUNT_NAME string = dataStorage.outputs.name

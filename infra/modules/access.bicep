@@ -1,12 +1,16 @@
 // Every permission in the deployment, in one place, each at the narrowest scope that works.
 //
-// The app's identity gets what the Functions host and the app's code need and nothing else. The
-// developer (optional) gets the same data roles, so `func start` can run against these resources
-// with the developer's own sign-in, plus Key Vault Secrets Officer to set the webhook secrets.
+// The app's identity gets what the Functions host and the app's code need and nothing else: for
+// Cosmos DB that is a custom data-plane role with exactly the data actions the code performs
+// (inbox/permissions.py). The developer (optional) gets the data roles to run the app locally with
+// their own sign-in and to look after its data, plus Key Vault Secrets Officer to set the secrets.
+//
+// main.bicep deploys this module once, for whichever identity the app runs as (appIdentityType):
+// before the function app for its user-assigned identity, after it for the site's system identity.
 // Nothing here is granted at resource-group or subscription scope. Names are guid()s of scope,
 // principal and role, so a redeployment finds the same assignment instead of adding a duplicate.
 
-@description('Principal ID of the app\'s user-assigned identity.')
+@description('Principal ID of the identity the function app runs as (user-assigned, or the site\'s system identity).')
 param appPrincipalId string
 
 @description('Object ID of the developer to grant data access to; empty grants nothing.')
@@ -38,8 +42,11 @@ param keyVaultName string
 @description('Cosmos DB account of the event index.')
 param cosmosAccountName string
 
-@description('Cosmos DB database the app uses; the data-plane role is scoped to it.')
+@description('Cosmos DB database of the event index; the developer\'s data-plane role is scoped to it.')
 param cosmosDatabaseName string
+
+@description('Cosmos DB container of the event index; the app\'s data-plane role is scoped to it.')
+param cosmosContainerName string
 
 @description('Application Insights component the app sends telemetry to.')
 param applicationInsightsName string
@@ -56,8 +63,9 @@ var roleIds = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// Cosmos DB built-in data-plane role "Cosmos DB Built-in Data Contributor": a sqlRoleDefinitions id
-// of the account, not an Azure RBAC role, so it is granted with a sqlRoleAssignment.
+// Cosmos DB built-in data-plane role "Cosmos DB Built-in Data Contributor" (the developer's): a
+// sqlRoleDefinitions id every account has, not an Azure RBAC role, so it is granted with a
+// sqlRoleAssignment. https://learn.microsoft.com/azure/cosmos-db/nosql/reference-data-plane-security
 var cosmosDataContributorRoleId = '00000000-0000-0000-0000-000000000002'
 
 var grantDeveloper = !empty(developerPrincipalId)
@@ -173,14 +181,46 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Scoped to the database, not the account: other databases in the account stay out of reach.
-resource appCosmosContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+// The app's Cosmos DB role: the data actions its code performs on the event index, as listed in
+// inbox/permissions.py: create an item, read one, run queries, and readMetadata, which the SDK
+// needs to read the account's and the container's metadata. Built-in Data Contributor would also
+// let it upsert, replace and delete items, run stored procedures and read the change feed,
+// in every container of its scope. No wildcards, so the role grants these four actions and nothing
+// that Azure might add under a pattern later. It can only be assigned at the events index container
+// (assignableScopes), and is assigned there.
+resource appIndexRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleDefinitions@2024-11-15' = {
   parent: cosmosAccount
-  name: guid(cosmosAccount.id, cosmosDatabaseName, appPrincipalId, cosmosDataContributorRoleId)
+  // The name is the role definition's id and must be a GUID; derived from the container it serves,
+  // so every redeployment (with either identity kind) updates the same definition.
+  name: guid(cosmosAccount.id, cosmosDatabaseName, cosmosContainerName, 'app-event-index')
   properties: {
-    roleDefinitionId: '${cosmosAccount.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}'
+    roleName: 'Inbox app: index and query events'
+    type: 'CustomRole'
+    assignableScopes: [
+      '${cosmosAccount.id}/dbs/${cosmosDatabaseName}/colls/${cosmosContainerName}'
+    ]
+    permissions: [
+      {
+        dataActions: [
+          'Microsoft.DocumentDB/databaseAccounts/readMetadata'
+          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create'
+          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/read'
+          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery'
+        ]
+      }
+    ]
+  }
+}
+
+// At the events index container, not the database: the index is the app's only Cosmos DB data.
+// appIndexRole.id also orders the assignment after the definition it refers to.
+resource appIndexAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: cosmosAccount
+  name: guid(cosmosAccount.id, cosmosDatabaseName, cosmosContainerName, appPrincipalId, appIndexRole.id)
+  properties: {
+    roleDefinitionId: appIndexRole.id
     principalId: appPrincipalId
-    scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}'
+    scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}/colls/${cosmosContainerName}'
   }
 }
 
@@ -247,6 +287,9 @@ resource devSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
+// Built-in Data Contributor at the database, not the app's custom role: a developer also inspects
+// and cleans up data (replaces or deletes test events, reads the change feed) with Data Explorer or
+// scripts, which the app never does. Other databases in the account stay out of reach.
 resource devCosmosContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (grantDeveloper) {
   parent: cosmosAccount
   name: guid(cosmosAccount.id, cosmosDatabaseName, developerPrincipalId, cosmosDataContributorRoleId)

@@ -1,6 +1,11 @@
 // The Flex Consumption plan and the Python function app. Everything the app reaches, it reaches as
-// its user-assigned identity: host storage, the deployment package, Key Vault, Cosmos DB, the data
-// account and Application Insights. No connection string or key appears in the app settings.
+// its managed identity: host storage, the deployment package, Key Vault, Cosmos DB, the data account
+// and Application Insights. No connection string or key appears in the app settings.
+//
+// The identity is the user-assigned one main.bicep creates (identityType 'UserAssigned'), or the
+// site's own system-assigned identity ('SystemAssigned'). Everything that names an identity follows
+// identityType: the site's identity block, the deployment package's authentication, the telemetry
+// authentication string, and the two client ID settings, which exist only for a user-assigned one.
 
 @description('Name of the function app.')
 param name string
@@ -14,10 +19,17 @@ param location string
 @description('Tags for the plan and the app; the app also gets the azd service tag.')
 param tags object
 
-@description('Resource ID of the app\'s user-assigned identity.')
+@allowed([
+  'UserAssigned'
+  'SystemAssigned'
+])
+@description('The managed identity the app runs as: the user-assigned identity identityId, or the site\'s system-assigned one.')
+param identityType string
+
+@description('Resource ID of the app\'s user-assigned identity; empty with the system-assigned one.')
 param identityId string
 
-@description('Client ID of the app\'s user-assigned identity.')
+@description('Client ID of the app\'s user-assigned identity; empty with the system-assigned one.')
 param identityClientId string
 
 @description('Blob endpoint of the host storage account.')
@@ -80,6 +92,8 @@ param maximumInstanceCount int
 @description('Memory per instance, in MB.')
 param instanceMemoryMB int
 
+var useSystemIdentity = identityType == 'SystemAssigned'
+
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
   location: location
@@ -96,15 +110,109 @@ resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   }
 }
 
+// The app settings for either identity kind.
+var commonSettings = [
+  // Host storage, identity-based: no AzureWebJobsStorage connection string exists.
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: hostBlobEndpoint
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: hostQueueEndpoint
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: hostTableEndpoint
+  }
+  // Telemetry over Entra ID, as the app's identity: Authorization=AAD alone selects the system
+  // identity, with a ClientId the user-assigned one (Azure Monitor, "Microsoft Entra
+  // authentication for Application Insights").
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: applicationInsightsConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: useSystemIdentity ? 'Authorization=AAD' : 'ClientId=${identityClientId};Authorization=AAD'
+  }
+  // The app's own settings (inbox/settings.py). azure-identity reads AZURE_TOKEN_CREDENTIALS (the
+  // last one): only the managed identity is tried.
+  {
+    name: 'AZURE_KEY_VAULT_ENDPOINT'
+    value: keyVaultEndpoint
+  }
+  {
+    name: 'AZURE_STORAGE_BLOB_ENDPOINT'
+    value: dataBlobEndpoint
+  }
+  {
+    name: 'AZURE_COSMOS_ENDPOINT'
+    value: cosmosEndpoint
+  }
+  {
+    name: 'COSMOS_DATABASE'
+    value: cosmosDatabaseName
+  }
+  {
+    name: 'COSMOS_CONTAINER'
+    value: cosmosContainerName
+  }
+  {
+    name: 'EVENTS_CONTAINER'
+    value: eventsContainerName
+  }
+  {
+    name: 'DIGESTS_CONTAINER'
+    value: digestsContainerName
+  }
+  {
+    name: 'WEBHOOK_SOURCES'
+    value: webhookSources
+  }
+  {
+    name: 'MAX_PAYLOAD_BYTES'
+    value: string(maxPayloadBytes)
+  }
+  {
+    name: 'SECRET_CACHE_SECONDS'
+    value: string(secretCacheSeconds)
+  }
+  {
+    name: 'AZURE_TOKEN_CREDENTIALS'
+    value: 'ManagedIdentityCredential'
+  }
+]
+
+// The user-assigned identity, by client ID, for the host's storage connection and for azure-identity.
+// With the system identity these settings are absent rather than empty: a client ID that is not set
+// at all is how both the host and azure-identity are told to use the system-assigned identity.
+var userAssignedSettings = useSystemIdentity ? [] : [
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identityClientId
+  }
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: identityClientId
+  }
+]
+
 resource site 'Microsoft.Web/sites@2024-11-01' = {
   name: name
   location: location
   // azd finds the app it deploys service `api` to by this tag.
   tags: union(tags, { 'azd-service-name': 'api' })
   kind: 'functionapp,linux'
+  // The user-assigned identity attached, or a system identity that lives and dies with the site.
   identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: {
+    // checkov:skip=CKV_AZURE_16: The type is SystemAssigned, or UserAssigned with the identity attached, chosen by identityType; checkov cannot evaluate that expression, the identity_wiring check in tests/infra checks both kinds.
+    type: useSystemIdentity ? 'SystemAssigned' : 'UserAssigned'
+    userAssignedIdentities: useSystemIdentity ? null : {
       '${identityId}': {}
     }
   }
@@ -120,97 +228,18 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       http20Enabled: true
-      appSettings: [
-        // Host storage, identity-based: no AzureWebJobsStorage connection string exists.
-        {
-          name: 'AzureWebJobsStorage__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'AzureWebJobsStorage__clientId'
-          value: identityClientId
-        }
-        {
-          name: 'AzureWebJobsStorage__blobServiceUri'
-          value: hostBlobEndpoint
-        }
-        {
-          name: 'AzureWebJobsStorage__queueServiceUri'
-          value: hostQueueEndpoint
-        }
-        {
-          name: 'AzureWebJobsStorage__tableServiceUri'
-          value: hostTableEndpoint
-        }
-        // Telemetry over Entra ID, as the user-assigned identity.
-        {
-          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-          value: applicationInsightsConnectionString
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'ClientId=${identityClientId};Authorization=AAD'
-        }
-        // The app's own settings (inbox/settings.py). azure-identity reads the last two: only the
-        // managed identity is tried, and it is the user-assigned one.
-        {
-          name: 'AZURE_KEY_VAULT_ENDPOINT'
-          value: keyVaultEndpoint
-        }
-        {
-          name: 'AZURE_STORAGE_BLOB_ENDPOINT'
-          value: dataBlobEndpoint
-        }
-        {
-          name: 'AZURE_COSMOS_ENDPOINT'
-          value: cosmosEndpoint
-        }
-        {
-          name: 'COSMOS_DATABASE'
-          value: cosmosDatabaseName
-        }
-        {
-          name: 'COSMOS_CONTAINER'
-          value: cosmosContainerName
-        }
-        {
-          name: 'EVENTS_CONTAINER'
-          value: eventsContainerName
-        }
-        {
-          name: 'DIGESTS_CONTAINER'
-          value: digestsContainerName
-        }
-        {
-          name: 'WEBHOOK_SOURCES'
-          value: webhookSources
-        }
-        {
-          name: 'MAX_PAYLOAD_BYTES'
-          value: string(maxPayloadBytes)
-        }
-        {
-          name: 'SECRET_CACHE_SECONDS'
-          value: string(secretCacheSeconds)
-        }
-        {
-          name: 'AZURE_TOKEN_CREDENTIALS'
-          value: 'ManagedIdentityCredential'
-        }
-        {
-          name: 'AZURE_CLIENT_ID'
-          value: identityClientId
-        }
-      ]
+      appSettings: concat(commonSettings, userAssignedSettings)
     }
     functionAppConfig: {
       deployment: {
         storage: {
           type: 'blobContainer'
           value: deploymentContainerUrl
+          // Read as the app's identity. userAssignedIdentityResourceId is for a user-assigned one
+          // only (FunctionsDeploymentStorageAuthentication, Microsoft.Web API reference).
           authentication: {
-            type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identityId
+            type: useSystemIdentity ? 'SystemAssignedIdentity' : 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: useSystemIdentity ? null : identityId
           }
         }
       }
@@ -247,3 +276,6 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 
 output name string = site.name
 output uri string = 'https://${site.properties.defaultHostName}'
+// The site's system identity, which main.bicep grants the app's roles to; empty with a user-assigned
+// identity: the site then has no principal of its own, and identity.principalId must not be read.
+output principalId string = useSystemIdentity ? site.identity.principalId : ''

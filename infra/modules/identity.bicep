@@ -1,6 +1,7 @@
-// The app's user-assigned managed identity. It is a resource of its own, not the site's system
-// identity, so its role assignments can be created before the function app first starts and they
-// survive the app being deleted and re-created.
+// The app's user-assigned managed identity (the default; main.bicep skips it when appIdentityType is
+// SystemAssigned). It is a resource of its own, not the site's system identity, so its role
+// assignments can be created before the function app first starts and they survive the app being
+// deleted and re-created.
 
 @description('Name of the identity.')
 param name string

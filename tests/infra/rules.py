@@ -1,23 +1,31 @@
 """The project's infrastructure rules: each takes an Infra and returns its problems (empty = fine).
 
 Tests run every rule on infra/ and expect no problems, then run it on a deliberately broken copy
-to show it catches the mistake it exists for. Rules read the syntax tree through bicep_tree; they
-never trust a comment or a file name.
+to show it catches the mistake it exists for. Rules read the syntax tree through
+infra_model.syntax; they never trust a comment or a file name.
+
+The app runs as a user-assigned identity or as the site's system identity (main.bicep's
+appIdentityType). Each file that depends on the choice derives `useSystemIdentity` from its
+identity-type param; rules that care read the Bicep once per identity kind, resolving ternaries on
+that variable as ARM's if() would (`in_kind`), so both kinds are checked from the same source.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra_model.syntax import (
+    COSMOS_SCOPE_TYPES,
     ROLE_ASSIGNMENT,
     BicepFile,
     Grant,
     Infra,
+    Module,
     Node,
     Resource,
     call_arguments,
@@ -29,6 +37,8 @@ from infra_model.syntax import (
 Triple = tuple[str, str, str]  # (role definition id, scope type, scope name)
 
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+COSMOS_ROLE_DEFINITION = "Microsoft.DocumentDB/databaseAccounts/sqlRoleDefinitions"
+COSMOS_CONTAINER_SCOPE = COSMOS_SCOPE_TYPES["colls"]
 KEY_VAULT = "Microsoft.KeyVault/vaults"
 COSMOS_ACCOUNT = "Microsoft.DocumentDB/databaseAccounts"
 APP_INSIGHTS = "Microsoft.Insights/components"
@@ -79,6 +89,16 @@ FLEX_DEPRECATED_SITE_CONFIG = frozenset(
 PLATFORM_SETTING = re.compile(r"^(AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_[A-Z_]+)$")
 PINNED_REGISTRY_MODULE = re.compile(r"^br(/public)?:[^:]+:\d+\.\d+\.\d+$")
 
+# The identity kinds (the @allowed values of every identity-type param), and the value the switch
+# variable has in each.
+SWITCH = "useSystemIdentity"
+IDENTITY_KINDS = {"UserAssigned": False, "SystemAssigned": True}
+# Where function-app.bicep names the identity: the package's authentication, the client ID settings
+# (user-assigned only), and the telemetry authentication string of a user-assigned identity.
+PACKAGE_AUTH = "properties.functionAppConfig.deployment.storage.authentication"
+CLIENT_ID_SETTINGS = ("AzureWebJobsStorage__clientId", "AZURE_CLIENT_ID")
+USER_TELEMETRY_AUTH = "ClientId=${identityClientId};Authorization=AAD"
+
 
 # ---- syntax and wiring -----------------------------------------------------------------------------
 
@@ -94,7 +114,19 @@ def syntax(infra: Infra) -> list[str]:
             f"{name}:{node.start_point.row + 1}: `for` loop; the checks do not expand loops, write each out"
             for node in file.looped_declarations()
         ]
+        problems += [
+            f"{name}:{node.start_point.row + 1}: tree-sitter-bicep reads {text(node)[:50]!r} as "
+            "`(c ? a : b).x`; put the member access in the first branch or in parentheses"
+            for node in _postfix_on_ternary(file)
+        ]
     return problems
+
+
+def _postfix_on_ternary(file: BicepFile) -> list[Node]:
+    """`c ? a : b.x` (or `b[0]`, `b.f()`) as tree-sitter-bicep 1.1 parses it: the member access
+    applied to the whole ternary, which is not what Bicep means and not what any check should read."""
+    postfix = {"member_expression", "subscript_expression", "call_expression"}
+    return [n for n in _walk(file.root) if n.type in postfix and n.named_children[0].type == "ternary_expression"]
 
 
 def module_sources(infra: Infra) -> list[str]:
@@ -174,18 +206,54 @@ def function_apps(infra: Infra) -> list[tuple[BicepFile, Resource]]:
     return [(f, r) for f, r in infra.resources_of_type(WEB_SITE) if not r.existing]
 
 
-def app_settings(file: BicepFile, site: Resource) -> dict[str, Node]:
-    """App setting name -> value expression, from siteConfig.appSettings."""
+class Unreadable(ValueError):
+    """An app settings expression these rules cannot expand into name/value entries."""
+
+
+def app_settings(file: BicepFile, site: Resource, *, system: bool) -> dict[str, Node]:
+    """App setting name -> value expression for one identity kind, from siteConfig.appSettings:
+    an array of {name, value} objects, or concat() of such arrays (directly or through variables
+    and ternaries on useSystemIdentity). Raises Unreadable for anything else."""
     settings: dict[str, Node] = {}
     array = site.get("properties.siteConfig.appSettings")
-    for entry in [] if array is None else array.named_children:
-        if entry.type != "object":
-            continue
+    for entry in [] if array is None else _setting_entries(file, array, system):
         name = file.literal(_prop(entry, "name"))
         value = _prop(entry, "value")
-        if isinstance(name, str) and value is not None:
-            settings[name] = value
+        if not isinstance(name, str) or value is None:
+            raise Unreadable(text(entry))
+        settings[name] = in_kind(file, value, system)
     return settings
+
+
+def _setting_entries(file: BicepFile, node: Node, system: bool) -> Iterator[Node]:
+    node = in_kind(file, node, system)
+    if node.type == "array":
+        for entry in node.named_children:
+            if entry.type == "comment":
+                continue
+            if entry.type != "object":
+                raise Unreadable(text(entry))
+            yield entry
+    elif call_name(node) == "concat":
+        for argument in call_arguments(node):
+            yield from _setting_entries(file, argument, system)
+    else:
+        raise Unreadable(text(node))
+
+
+def settings_by_kind(file: BicepFile, site: Resource) -> tuple[dict[str, dict[str, Node]], list[str]]:
+    """The site's app settings in each identity kind, and a problem for each kind it cannot read."""
+    by_kind: dict[str, dict[str, Node]] = {}
+    problems = []
+    for kind, system in IDENTITY_KINDS.items():
+        try:
+            by_kind[kind] = app_settings(file, site, system=system)
+        except Unreadable as error:
+            problems.append(
+                f"{file.path.name}: {site.symbol} ({kind}): cannot read app setting(s) {str(error)[:80]!r}; "
+                "write {name, value} objects in arrays, joined with concat()"
+            )
+    return by_kind, problems
 
 
 def _prop(node: Node, key: str) -> Node | None:
@@ -205,7 +273,9 @@ def runtime(infra: Infra) -> list[str]:
             problems.append(f"{where}: functionAppConfig.runtime.name is {name!r}, not 'python'")
         if file.literal(site.get("kind")) != "functionapp,linux":
             problems.append(f"{where}: kind is not 'functionapp,linux'")
-        deprecated = FLEX_DEPRECATED_SETTINGS & set(app_settings(file, site))
+        by_kind, unreadable = settings_by_kind(file, site)
+        problems += unreadable
+        deprecated = FLEX_DEPRECATED_SETTINGS & {name for settings in by_kind.values() for name in settings}
         problems += [f"{where}: app setting {s} is not allowed on Flex Consumption" for s in sorted(deprecated)]
         site_config = site.get("properties.siteConfig")
         config_keys = set() if site_config is None else set(object_properties(site_config))
@@ -220,49 +290,349 @@ def runtime(infra: Infra) -> list[str]:
 
 
 def settings_coverage(infra: Infra, required: Iterable[str], known: Iterable[str]) -> list[str]:
-    """The app settings include every setting the app requires, and every app-level name is one the
-    app reads (a typo would otherwise deploy fine and fail on the first request)."""
+    """With either identity kind, the app settings include every setting the app requires, and
+    every app-level name is one the app reads (a typo would otherwise deploy fine and fail on the
+    first request)."""
     problems = []
     for file, site in function_apps(infra):
-        names = set(app_settings(file, site))
-        where = f"{file.path.name}: {site.symbol}"
-        problems += [f"{where}: missing app setting {s}" for s in sorted(set(required) - names)]
-        unknown = {n for n in names if not PLATFORM_SETTING.match(n)} - set(known)
-        problems += [f"{where}: app setting {s} is not read by the app" for s in sorted(unknown)]
+        by_kind, unreadable = settings_by_kind(file, site)
+        problems += unreadable
+        for kind, settings in by_kind.items():
+            names = set(settings)
+            where = f"{file.path.name}: {site.symbol} ({kind})"
+            problems += [f"{where}: missing app setting {s}" for s in sorted(set(required) - names)]
+            unknown = {n for n in names if not PLATFORM_SETTING.match(n)} - set(known)
+            problems += [f"{where}: app setting {s} is not read by the app" for s in sorted(unknown)]
     return problems
 
 
 def identity_wiring(infra: Infra) -> list[str]:
-    """The app, its host storage and its deployment package all use the user-assigned identity."""
+    """In each identity kind the site, its host storage, its deployment package, its telemetry and
+    azure-identity all use the same identity: the user-assigned one by its resource and client ID
+    (identityId, identityClientId), or the system one, with no client ID anywhere (absent, which
+    the host and azure-identity read as "system-assigned")."""
     problems = []
     for file, site in function_apps(infra):
-        where = f"{file.path.name}: {site.symbol}"
-        settings = app_settings(file, site)
-        if file.literal(site.get("identity.type")) != "UserAssigned":
-            problems.append(f"{where}: identity.type is not UserAssigned")
-        auth = site.get("properties.functionAppConfig.deployment.storage.authentication")
-        if auth is None or file.literal(_prop(auth, "type")) != "UserAssignedIdentity":
-            problems.append(f"{where}: the deployment package is not read with the user-assigned identity")
-        if "AzureWebJobsStorage" in settings:
-            problems.append(f"{where}: AzureWebJobsStorage is a connection string; use AzureWebJobsStorage__* settings")
-        expected = {
-            "AzureWebJobsStorage__credential": "managedidentity",
-            "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
-        }
-        for name, value in expected.items():
-            if file.literal(settings.get(name)) != value:
-                problems.append(f"{where}: {name} must be {value!r}")
-        client_ids = {name: settings.get(name) for name in ("AzureWebJobsStorage__clientId", "AZURE_CLIENT_ID")}
-        for name, node in client_ids.items():
-            if node is None or text(node) != "identityClientId":
-                problems.append(f"{where}: {name} must be the identity's client ID (identityClientId)")
-        for service in ("blob", "queue", "table"):
-            if f"AzureWebJobsStorage__{service}ServiceUri" not in settings:
-                problems.append(f"{where}: AzureWebJobsStorage__{service}ServiceUri is missing")
-        auth_string = settings.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
-        if auth_string is None or "Authorization=AAD" not in text(auth_string):
-            problems.append(f"{where}: APPLICATIONINSIGHTS_AUTHENTICATION_STRING must select Entra ID (AAD)")
+        by_kind, unreadable = settings_by_kind(file, site)
+        problems += unreadable
+        for kind, settings in by_kind.items():
+            where = f"{file.path.name}: {site.symbol} ({kind})"
+            problems += _identity_in_kind(file, site, settings, IDENTITY_KINDS[kind], where)
+            problems += _platform_identity_settings(settings, where)
     return problems
+
+
+def _identity_in_kind(
+    file: BicepFile, site: Resource, settings: dict[str, Node], system: bool, where: str
+) -> list[str]:
+    kind = "SystemAssigned" if system else "UserAssigned"
+    identity_type = file.literal(lookup_in_kind(file, site.body, "identity.type", system))
+    problems = [] if identity_type == kind else [f"{where}: identity.type is {identity_type!r}, not {kind!r}"]
+    principal = file.outputs.get("principalId")
+    wiring = _Wiring(
+        attached=lookup_in_kind(file, site.body, "identity.userAssignedIdentities", system),
+        package_auth=file.literal(lookup_in_kind(file, site.body, f"{PACKAGE_AUTH}.type", system)),
+        package_identity=lookup_in_kind(file, site.body, f"{PACKAGE_AUTH}.userAssignedIdentityResourceId", system),
+        telemetry_auth=settings.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING"),
+        principal=None if principal is None else in_kind(file, principal.value, system),
+    )
+    check = _system_identity_wiring if system else _user_identity_wiring
+    return problems + check(file, site, settings, wiring, where)
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """The expressions that name an identity, read for one kind."""
+
+    attached: Node | None  # identity.userAssignedIdentities
+    package_auth: Any  # functionAppConfig.deployment.storage.authentication.type
+    package_identity: Node | None  # ...authentication.userAssignedIdentityResourceId
+    telemetry_auth: Node | None  # APPLICATIONINSIGHTS_AUTHENTICATION_STRING
+    principal: Node | None  # the module's principalId output
+
+
+def _system_identity_wiring(
+    file: BicepFile, site: Resource, settings: dict[str, Node], wiring: _Wiring, where: str
+) -> list[str]:
+    problems = []
+    if not _absent(wiring.attached):
+        problems.append(f"{where}: identity.userAssignedIdentities attaches an identity")
+    if wiring.package_auth != "SystemAssignedIdentity" or not _absent(wiring.package_identity):
+        problems.append(f"{where}: the deployment package is not read with the system identity")
+    problems += [
+        f"{where}: {name} must be absent: the system identity has no client ID"
+        for name in CLIENT_ID_SETTINGS
+        if name in settings
+    ]
+    if wiring.telemetry_auth is None or _literal(wiring.telemetry_auth) != "Authorization=AAD":
+        problems.append(f"{where}: APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'Authorization=AAD'")
+    if wiring.principal is None or text(wiring.principal) != f"{site.symbol}.identity.principalId":
+        problems.append(f"{where}: output principalId must be {site.symbol}.identity.principalId")
+    return problems
+
+
+def _user_identity_wiring(
+    file: BicepFile, site: Resource, settings: dict[str, Node], wiring: _Wiring, where: str
+) -> list[str]:
+    problems = []
+    attached = wiring.attached
+    keys = [] if attached is None or attached.type != "object" else list(object_properties(attached))
+    if keys != ["${identityId}"]:
+        problems.append(f"{where}: identity.userAssignedIdentities must attach exactly identityId")
+    package_identity = wiring.package_identity
+    if (
+        wiring.package_auth != "UserAssignedIdentity"
+        or package_identity is None
+        or text(package_identity) != "identityId"
+    ):
+        problems.append(f"{where}: the deployment package is not read with the user-assigned identity")
+    for name in CLIENT_ID_SETTINGS:
+        node = settings.get(name)
+        if node is None or text(node) != "identityClientId":
+            problems.append(f"{where}: {name} must be the identity's client ID (identityClientId)")
+    if wiring.telemetry_auth is None or file.render(wiring.telemetry_auth) != USER_TELEMETRY_AUTH:
+        problems.append(f"{where}: APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be {USER_TELEMETRY_AUTH!r}")
+    if wiring.principal is None or _literal(wiring.principal) != "":
+        problems.append(f"{where}: output principalId must be empty: the site has no identity of its own")
+    return problems
+
+
+def _platform_identity_settings(settings: dict[str, Node], where: str) -> list[str]:
+    """What both kinds share: identity-based host storage and managed-identity-only azure-identity."""
+    problems = []
+    if "AzureWebJobsStorage" in settings:
+        problems.append(f"{where}: AzureWebJobsStorage is a connection string; use AzureWebJobsStorage__* settings")
+    expected = {
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+    }
+    for name, value in expected.items():
+        if settings.get(name) is None or _literal(settings[name]) != value:
+            problems.append(f"{where}: {name} must be {value!r}")
+    for service in ("blob", "queue", "table"):
+        if f"AzureWebJobsStorage__{service}ServiceUri" not in settings:
+            problems.append(f"{where}: AzureWebJobsStorage__{service}ServiceUri is missing")
+    return problems
+
+
+def _literal(node: Node) -> Any:
+    """A plain string literal's value (in_kind has already followed variables); None otherwise."""
+    if node.type != "string" or any(c.type == "interpolation" for c in node.named_children):
+        return None
+    return "".join(text(c) for c in node.named_children)
+
+
+def _absent(node: Node | None) -> bool:
+    return node is None or node.type == "null"
+
+
+# ---- identity kinds: reading the Bicep as one kind deploys it -------------------------------------
+
+
+def in_kind(file: BicepFile, node: Node, system: bool) -> Node:
+    """The expression `node` amounts to in one identity kind: variables followed, and ternaries on
+    useSystemIdentity (or its negation) resolved to the branch ARM's if() would take. Any other
+    expression is returned as it is."""
+    while True:
+        if node.type == "parenthesized_expression":
+            node = node.named_children[0]
+        elif node.type == "identifier" and text(node) != SWITCH and text(node) in file.variables:
+            node = file.variables[text(node)]
+        elif node.type == "ternary_expression":
+            condition, when_true, when_false = node.named_children
+            chosen = switch_value(condition, system)
+            if chosen is None:
+                return node
+            node = when_true if chosen else when_false
+        else:
+            return node
+
+
+def lookup_in_kind(file: BicepFile, node: Node, path: str, system: bool) -> Node | None:
+    """lookup() of a dotted property path, resolving each step with in_kind()."""
+    current = in_kind(file, node, system)
+    for key in path.split("."):
+        if current.type != "object":
+            return None
+        found = object_properties(current).get(key)
+        if found is None:
+            return None
+        current = in_kind(file, found, system)
+    return current
+
+
+def switch_value(condition: Node, system: bool) -> bool | None:
+    """The value of `useSystemIdentity`, `!useSystemIdentity` (or parenthesised) in one kind; None
+    for any other condition."""
+    if condition.type == "parenthesized_expression":
+        return switch_value(condition.named_children[0], system)
+    if condition.type == "identifier" and text(condition) == SWITCH:
+        return system
+    if condition.type == "unary_expression" and condition.children[0].type == "!":
+        inner = switch_value(condition.named_children[0], system)
+        return None if inner is None else not inner
+    return None
+
+
+def module_condition(file: BicepFile, module: Module) -> Node | None:
+    """The condition of `module x '...' = if (<condition>) {...}`, or None when it always deploys."""
+    for node in file.root.named_children:
+        if node.type == "module_declaration" and node.start_point.row + 1 == module.line:
+            last = node.named_children[-1]
+            return last.named_children[0] if last.type == "if_statement" else None
+    return None
+
+
+def deployed_in(file: BicepFile, module: Module, system: bool) -> bool | None:
+    """Whether the module deploys in one kind: True/False, or None when its condition is not the switch."""
+    condition = module_condition(file, module)
+    return True if condition is None else switch_value(condition, system)
+
+
+def identity_switch(infra: Infra) -> list[str]:
+    """Every file that branches on useSystemIdentity derives it the same way, from a param that
+    allows exactly the two kinds, so `in_kind` reads each file as a deployment would."""
+    problems = []
+    for name, file in infra.files.items():
+        definition = file.variables.get(SWITCH)
+        if definition is None:
+            continue
+        param = _switch_param(file, definition)
+        if param is None:
+            problems.append(f"{name}: {SWITCH} must be `<identity type param> == 'SystemAssigned'`")
+            continue
+        allowed = file.params[param].allowed_values(file)
+        if allowed is None or sorted(allowed) != sorted(IDENTITY_KINDS):
+            problems.append(f"{name}: param {param} must allow exactly {sorted(IDENTITY_KINDS)}, not {allowed}")
+    return problems
+
+
+def _switch_param(file: BicepFile, definition: Node) -> str | None:
+    if definition.type != "binary_expression" or len(definition.named_children) != 2:
+        return None
+    left, right = definition.named_children
+    operator = [c.type for c in definition.children if not c.is_named]
+    if operator != ["=="] or left.type != "identifier" or text(left) not in file.params:
+        return None
+    return text(left) if file.literal(right) == "SystemAssigned" else None
+
+
+def identity_modules(infra: Infra, *, access: str, identity: str, function_app: str) -> list[str]:
+    """main.bicep wires each kind consistently: the identity module only for a user-assigned
+    identity; exactly one access module per kind, granting to that kind's principal (the identity
+    module's, or the site's); the function app told the kind, the identity's ids only when it is
+    user-assigned, and created after the user-assigned identity's roles."""
+    main = infra.main
+    problems = identity_switch(infra)
+    param = main.params.get("appIdentityType")
+    if param is None or main.literal(param.default) != "UserAssigned":
+        problems.append("main.bicep: param appIdentityType must default to 'UserAssigned'")
+    identities = _modules_from(main, identity)
+    apps = _modules_from(main, function_app)
+    if len(identities) != 1 or len(apps) != 1:
+        return [*problems, f"main.bicep: expected one {identity} and one {function_app} module"]
+    (identity_module,), (app,) = identities, apps
+    id_ref, app_ref = identity_module.symbol, app.symbol
+    if module_condition(main, app) is not None:
+        problems.append(f"main.bicep: {app_ref} must always deploy")
+    kind_param = app.params.get("identityType")
+    if kind_param is None or text(kind_param) != "appIdentityType":
+        problems.append(f"main.bicep: {app_ref} must pass identityType: appIdentityType")
+    for kind, system in IDENTITY_KINDS.items():
+        where = f"main.bicep ({kind})"
+        if deployed_in(main, identity_module, system) != (not system):
+            problems.append(f"{where}: {id_ref} must deploy only for a user-assigned identity")
+        deployed = [m for m in _modules_from(main, access) if deployed_in(main, m, system)]
+        if len(deployed) != 1:
+            problems.append(f"{where}: {len(deployed)} {access} modules deploy, not exactly one")
+            continue
+        grants = deployed[0]
+        principal = grants.params.get("appPrincipalId")
+        expected = f"{app_ref}.outputs.principalId" if system else f"{id_ref}.outputs.principalId"
+        actual = None if principal is None else text(in_kind(main, principal, system))
+        if actual != expected:
+            problems.append(f"{where}: {grants.symbol} grants the app's roles to {actual}, not {expected}")
+        if not system and grants.symbol not in app.depends_on:
+            problems.append(f"{where}: {app_ref} does not depend on {grants.symbol}, so it may start without its roles")
+        for name, output in (("identityId", "id"), ("identityClientId", "clientId")):
+            node = app.params.get(name)
+            value = None if node is None else in_kind(main, node, system)
+            wanted = "''" if system else f"{id_ref}.outputs.{output}"
+            if value is None or text(value) != wanted:
+                problems.append(f"{where}: {app_ref} must pass {name}: {wanted}")
+        client_id = main.outputs.get("AZURE_APP_IDENTITY_CLIENT_ID")
+        wanted = "''" if system else f"{id_ref}.outputs.clientId"
+        if client_id is None or text(in_kind(main, client_id.value, system)) != wanted:
+            problems.append(f"{where}: output AZURE_APP_IDENTITY_CLIENT_ID must be {wanted}")
+    return problems
+
+
+def _modules_from(file: BicepFile, source: str) -> list[Module]:
+    return [m for m in file.modules.values() if m.source == source]
+
+
+def guarded_outputs(infra: Infra) -> list[str]:
+    """Every `<module>.outputs.<name>` of a conditionally deployed module is read behind a ternary on
+    the same condition: ARM evaluates the reference even when the module is not deployed
+    ("Conditional deployment in ARM templates"), and the deployment fails."""
+    problems = []
+    for name, file in infra.files.items():
+        conditions = {
+            symbol: _normalised(condition)
+            for symbol, module in file.modules.items()
+            if (condition := module_condition(file, module)) is not None
+        }
+        for node in _walk(file.root):
+            owner = _outputs_owner(node)
+            if owner is None or owner not in conditions:
+                continue
+            if not _guarded(node, conditions[owner]):
+                line = node.start_point.row + 1
+                problems.append(f"{name}:{line}: {text(node)} is read outside a ternary on ({conditions[owner]})")
+    return problems
+
+
+def _outputs_owner(node: Node) -> str | None:
+    """'m' for a member expression `m.outputs.x`."""
+    if node.type != "member_expression":
+        return None
+    inner = node.child_by_field_name("object")
+    if inner is None or inner.type != "member_expression":
+        return None
+    owner, middle = inner.child_by_field_name("object"), inner.child_by_field_name("property")
+    if owner is None or middle is None or owner.type != "identifier" or text(middle) != "outputs":
+        return None
+    return text(owner)
+
+
+def _guarded(node: Node, condition: str) -> bool:
+    child, parent = node, node.parent
+    while parent is not None:
+        if parent.type == "ternary_expression":
+            test, when_true, _when_false = parent.named_children
+            chosen = _normalised(test)
+            if child == when_true and chosen == condition:
+                return True
+            if child not in (when_true, test) and _negated(chosen) == condition:
+                return True
+        child, parent = parent, parent.parent
+    return False
+
+
+def _normalised(condition: Node) -> str:
+    while condition.type == "parenthesized_expression":
+        condition = condition.named_children[0]
+    return re.sub(r"\s+", "", text(condition))
+
+
+def _negated(condition: str) -> str:
+    return condition[1:] if condition.startswith("!") else f"!{condition}"
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for child in node.children:
+        yield from _walk(child)
 
 
 # ---- role assignments ----------------------------------------------------------------------------
@@ -345,6 +715,72 @@ def _role_reference(file: BicepFile, role: Node | None) -> str:
         return text(call_arguments(role)[-1])
     expressions = [text(child.named_children[0]) for child in role.named_children if child.type == "interpolation"]
     return expressions[-1] if expressions else text(role)
+
+
+def cosmos_custom_roles(infra: Infra, home: str, needed: Iterable[str]) -> list[str]:
+    """Each custom Cosmos DB data-plane role (sqlRoleDefinitions) lives in `home`, is a named
+    CustomRole with a deterministic guid() name, grants exactly the data actions in `needed` (no
+    more, no wildcards), and can be assigned only where it is assigned, at a container."""
+    problems = []
+    wanted = set(needed)
+    for name, file in infra.files.items():
+        for role in file.resources.values():
+            if role.type != COSMOS_ROLE_DEFINITION or role.existing:
+                continue
+            where = f"{name}: {role.symbol}"
+            if name != home:
+                problems.append(f"{where}: defines a role outside {home}")
+            if file.literal(role.get("properties.type")) != "CustomRole":
+                problems.append(f"{where}: properties.type must be 'CustomRole'")
+            if not file.literal(role.get("properties.roleName")):
+                problems.append(f"{where}: needs a roleName (unique in the account)")
+            problems += _deterministic_name(role, where)
+            problems += _exact_data_actions(file, role, wanted, where)
+            problems += _assignable_where_assigned(file, role, where)
+    return problems
+
+
+def _deterministic_name(role: Resource, where: str) -> list[str]:
+    name = role.get("name")
+    calls = {call_name(n) for n in _walk(name) if n.type == "call_expression"} if name is not None else set()
+    if name is None or call_name(name) != "guid" or calls & {"newGuid", "utcNow"}:
+        return [f"{where}: name must be guid(...) of stable values: it is the role's id, and must not change"]
+    return []
+
+
+def _exact_data_actions(file: BicepFile, role: Resource, wanted: set[str], where: str) -> list[str]:
+    permissions = file.literal(role.get("properties.permissions"))
+    if not isinstance(permissions, list) or not all(isinstance(p, dict) for p in permissions):
+        return [f"{where}: properties.permissions must be literal {{dataActions: [...]}} entries"]
+    granted = [action for p in permissions for action in p.get("dataActions", [])]
+    problems = [f"{where}: {a} is a wildcard; list the actions the app performs" for a in granted if "*" in a]
+    problems += [
+        f"{where}: grants {a}, which the app does not perform (inbox.permissions)"
+        for a in sorted(set(granted) - wanted)
+        if "*" not in a
+    ]
+    missing = sorted(wanted - set(granted))
+    problems += [f"{where}: lacks {a}, which the app performs (inbox.permissions)" for a in missing]
+    return problems
+
+
+def _assignable_where_assigned(file: BicepFile, role: Resource, where: str) -> list[str]:
+    assignments = [g for g in file.grants() if g.role_id == f"{role.symbol}.id"]
+    if not assignments:
+        return [f"{where}: is never assigned"]
+    problems = [
+        f"{where}: assigned at {g.scope_type} {g.scope_name} by {g.symbol}, not at a container"
+        for g in assignments
+        if g.scope_type != COSMOS_CONTAINER_SCOPE
+    ]
+    scopes = role.get("properties.assignableScopes")
+    assignable = set() if scopes is None else {text(n) for n in scopes.named_children if n.type != "comment"}
+    assigned = {text(s) for g in assignments if (s := file.resources[g.symbol].get("properties.scope")) is not None}
+    if assignable != assigned:
+        problems.append(
+            f"{where}: assignableScopes {sorted(assignable)} must be exactly where it is assigned {sorted(assigned)}"
+        )
+    return problems
 
 
 # ---- resource properties -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """infra/ is correct by construction: every rule in rules.py holds for the real Bicep, and the roles
-are exactly the least-privilege set the README promises."""
+are exactly the least-privilege set the README promises, whichever identity kind the app runs as."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import dataclasses
 
 import pytest
 
+from inbox.permissions import NEEDS, Target
 from inbox.settings import Settings, all_setting_names, required_setting_names
+from infra_model.syntax import Infra, lookup, object_properties, text
 
 from . import rules
-from infra_model.syntax import Infra, lookup, object_properties, text
 from .conftest import INFRA
 
 # Built-in role definition IDs (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -23,6 +24,8 @@ SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 # Cosmos DB data-plane role "Cosmos DB Built-in Data Contributor" (a sqlRoleDefinitions id).
 COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
+# The app's custom Cosmos DB role, named by the expression access.bicep assigns it with.
+APP_INDEX_ROLE = "appIndexRole.id"
 
 # Scopes, as (resource type, name path) inside modules/access.bicep.
 HOST_ACCOUNT = ("Microsoft.Storage/storageAccounts", "hostStorageAccountName")
@@ -32,11 +35,16 @@ DIGESTS = (CONTAINER, "dataStorageAccountName/default/digestsContainerName")
 VAULT = ("Microsoft.KeyVault/vaults", "keyVaultName")
 APP_INSIGHTS = ("Microsoft.Insights/components", "applicationInsightsName")
 COSMOS_DATABASE = ("Microsoft.DocumentDB/databaseAccounts/sqlDatabases", "cosmosAccountName/cosmosDatabaseName")
+INDEX_CONTAINER = (
+    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers",
+    "cosmosAccountName/cosmosDatabaseName/cosmosContainerName",
+)
 
 APP = "appPrincipalId"
 DEVELOPER = "developerPrincipalId"
 
-# The app's identity: what the Functions host and the app's code need, nothing broader.
+# The app's identity (user-assigned or system, the same module grants both): what the Functions host
+# and the app's code need, nothing broader.
 APP_GRANTS = {
     (BLOB_OWNER, *HOST_ACCOUNT),
     (QUEUE_CONTRIBUTOR, *HOST_ACCOUNT),
@@ -44,10 +52,11 @@ APP_GRANTS = {
     (BLOB_CONTRIBUTOR, *EVENTS),
     (BLOB_CONTRIBUTOR, *DIGESTS),
     (SECRETS_USER, *VAULT),
-    (COSMOS_DATA_CONTRIBUTOR, *COSMOS_DATABASE),
+    (APP_INDEX_ROLE, *INDEX_CONTAINER),
     (METRICS_PUBLISHER, *APP_INSIGHTS),
 }
-# The developer: the same data roles for `func start`, write access to secrets, no telemetry role.
+# The developer: the data roles for `func start` (Cosmos DB's broader, to look after the data),
+# write access to secrets, no telemetry role.
 DEVELOPER_GRANTS = {
     (BLOB_OWNER, *HOST_ACCOUNT),
     (QUEUE_CONTRIBUTOR, *HOST_ACCOUNT),
@@ -71,6 +80,23 @@ def grant_locations(infra: Infra) -> list[str]:
     return rules.grant_locations(infra, "modules/access.bicep", {APP, DEVELOPER})
 
 
+# The data actions the app's code performs on Cosmos DB, from the code's own declaration.
+COSMOS_NEEDS = [need.action for need in NEEDS if need.dependency == "cosmos"]
+
+
+def cosmos_custom_roles(infra: Infra) -> list[str]:
+    return rules.cosmos_custom_roles(infra, "modules/access.bicep", COSMOS_NEEDS)
+
+
+def identity_modules(infra: Infra) -> list[str]:
+    return rules.identity_modules(
+        infra,
+        access="modules/access.bicep",
+        identity="modules/identity.bicep",
+        function_app="modules/function-app.bicep",
+    )
+
+
 def settings_coverage(infra: Infra) -> list[str]:
     return rules.settings_coverage(infra, required_setting_names(), all_setting_names())
 
@@ -88,12 +114,15 @@ RULES = {
     "runtime": rules.runtime,
     "settings_coverage": settings_coverage,
     "identity_wiring": rules.identity_wiring,
+    "identity_modules": identity_modules,
+    "guarded_outputs": rules.guarded_outputs,
     "app_grants": app_grants,
     "developer_grants": developer_grants,
     "grant_locations": grant_locations,
     "no_broad_scopes": rules.no_broad_scopes,
     "principal_types": rules.principal_types,
     "grant_names": rules.grant_names,
+    "cosmos_custom_roles": cosmos_custom_roles,
     "storage_accounts": rules.storage_accounts,
     "key_vaults": rules.key_vaults,
     "local_auth": rules.local_auth,
@@ -124,12 +153,14 @@ def test_main_deploys_at_subscription_scope_and_modules_into_the_resource_group(
 
 
 def test_role_scopes_are_the_resources_the_app_uses(infra: Infra) -> None:
-    """The names in access.bicep's scopes are bound to the resources main.bicep creates, and the
-    principal granted is the identity the function app runs as."""
+    """The names in access.bicep's scopes are bound to the resources main.bicep creates, the same
+    for both identity kinds; only the principal differs (identity_modules checks which)."""
     main = infra.main
-    access = {name: text(value) for name, value in main.modules["access"].params.items()}
-    assert access == {
-        "appPrincipalId": "identity.outputs.principalId",
+    user, system = (
+        {name: text(value) for name, value in main.modules[symbol].params.items()}
+        for symbol in ("accessForUserIdentity", "accessForSystemIdentity")
+    )
+    expected_scopes = {
         "developerPrincipalId": "developerAccess ? principalId : ''",
         "developerPrincipalType": "principalType",
         "hostStorageAccountName": "hostStorage.outputs.name",
@@ -139,11 +170,22 @@ def test_role_scopes_are_the_resources_the_app_uses(infra: Infra) -> None:
         "keyVaultName": "keyVault.outputs.name",
         "cosmosAccountName": "cosmos.outputs.name",
         "cosmosDatabaseName": "cosmos.outputs.databaseName",
+        "cosmosContainerName": "cosmos.outputs.containerName",
         "applicationInsightsName": "monitoring.outputs.applicationInsightsName",
     }
-    app = {name: text(value) for name, value in main.modules["functionApp"].params.items()}
-    assert app["identityId"] == "identity.outputs.id"
-    assert app["identityClientId"] == "identity.outputs.clientId"
+    assert {k: v for k, v in user.items() if k != "appPrincipalId"} == expected_scopes
+    assert {k: v for k, v in system.items() if k != "appPrincipalId"} == expected_scopes
+    assert user["appPrincipalId"] == "!useSystemIdentity ? identity.outputs.principalId : ''"
+    assert system["appPrincipalId"] == "useSystemIdentity ? functionApp.outputs.principalId : ''"
+
+
+def test_the_cosmos_role_covers_every_cosmos_need_on_the_index_container(infra: Infra) -> None:
+    """inbox.permissions says where the app needs its Cosmos DB actions: the index container, which
+    is the one container the custom role is assigned at (cosmos_custom_roles checks the actions)."""
+    assert COSMOS_NEEDS
+    assert {need.target for need in NEEDS if need.dependency == "cosmos"} == {Target.INDEX_CONTAINER}
+    index_grants = [g for g in rules.grants_of(infra, APP) if g.role_id == APP_INDEX_ROLE]
+    assert [(g.scope_type, g.scope_name) for g in index_grants] == [INDEX_CONTAINER]
 
 
 def test_app_roles_are_unconditional_and_developer_roles_optional(infra: Infra) -> None:
@@ -160,8 +202,18 @@ def test_developer_principal_type_is_a_parameter_that_accepts_service_principals
     assert "ServicePrincipal" in (principal_type.allowed_values(main) or [])
 
 
-def test_function_app_waits_for_its_role_assignments(infra: Infra) -> None:
-    assert "access" in infra.main.modules["functionApp"].depends_on
+def test_function_app_waits_for_the_user_assigned_identity_roles(infra: Infra) -> None:
+    main = infra.main
+    assert "accessForUserIdentity" in main.modules["functionApp"].depends_on
+    # The system identity's roles cannot precede the site: they reference its principal instead.
+    assert "functionApp.outputs.principalId" in text(main.modules["accessForSystemIdentity"].body)
+
+
+def test_identity_kind_defaults_to_user_assigned(infra: Infra) -> None:
+    main = infra.main
+    kind = main.params["appIdentityType"]
+    assert main.literal(kind.default) == "UserAssigned"
+    assert kind.allowed_values(main) == ["UserAssigned", "SystemAssigned"]
 
 
 def test_runtime_is_python_313_on_flex_consumption(infra: Infra) -> None:

@@ -28,6 +28,8 @@ class Case:
     also: tuple[str, ...] = field(default=())
 
 
+APP_INDEX_SCOPE = "scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}/colls/${cosmosContainerName}'"
+
 CASES = {
     # The mistakes the issue names.
     "shared key access turned on": Case(
@@ -117,10 +119,11 @@ CASES = {
     ),
     "Cosmos DB role widened to the account": Case(
         "modules/access.bicep",
-        "scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}'\n  }\n}\n\n// ---- The developer",
-        "scope: cosmosAccount.id\n  }\n}\n\n// ---- The developer",
+        APP_INDEX_SCOPE,
+        "scope: cosmosAccount.id",
         rule="app_grants",
-        message="unexpected ('00000000-0000-0000-0000-000000000002', 'Microsoft.DocumentDB/databaseAccounts',",
+        message="unexpected ('appIndexRole.id', 'Microsoft.DocumentDB/databaseAccounts',",
+        also=("cosmos_custom_roles",),
     ),
     "role granted outside access.bicep": Case(
         "modules/key-vault.bicep",
@@ -148,9 +151,8 @@ CASES = {
     ),
     "FUNCTIONS_WORKER_RUNTIME set (Flex rejects it)": Case(
         "modules/function-app.bicep",
-        "      appSettings: [\n",
-        "      appSettings: [\n"
-        "        {\n          name: 'FUNCTIONS_WORKER_RUNTIME'\n          value: 'python'\n        }\n",
+        "var commonSettings = [\n",
+        "var commonSettings = [\n  {\n    name: 'FUNCTIONS_WORKER_RUNTIME'\n    value: 'python'\n  }\n",
         rule="runtime",
         message="app setting FUNCTIONS_WORKER_RUNTIME is not allowed on Flex Consumption",
     ),
@@ -163,7 +165,7 @@ CASES = {
     ),
     "app setting the app requires is missing": Case(
         "modules/function-app.bicep",
-        "        {\n          name: 'WEBHOOK_SOURCES'\n          value: webhookSources\n        }\n",
+        "  {\n    name: 'WEBHOOK_SOURCES'\n    value: webhookSources\n  }\n",
         "",
         rule="settings_coverage",
         message="missing app setting WEBHOOK_SOURCES",
@@ -177,17 +179,17 @@ CASES = {
     ),
     "host storage by connection string": Case(
         "modules/function-app.bicep",
-        "name: 'AzureWebJobsStorage__credential'\n          value: 'managedidentity'",
-        "name: 'AzureWebJobsStorage'\n          value: 'DefaultEndpointsProtocol=https;AccountName=x'",
+        "name: 'AzureWebJobsStorage__credential'\n    value: 'managedidentity'",
+        "name: 'AzureWebJobsStorage'\n    value: 'DefaultEndpointsProtocol=https;AccountName=x'",
         rule="identity_wiring",
         message="AzureWebJobsStorage is a connection string",
     ),
-    "app told to use the system-assigned identity": Case(
+    "user-assigned app told to use the system-assigned identity": Case(
         "modules/function-app.bicep",
-        "name: 'AZURE_CLIENT_ID'\n          value: identityClientId",
-        "name: 'AZURE_CLIENT_ID'\n          value: ''",
+        "name: 'AZURE_CLIENT_ID'\n    value: identityClientId",
+        "name: 'AZURE_CLIENT_ID'\n    value: ''",
         rule="identity_wiring",
-        message="AZURE_CLIENT_ID must be the identity's client ID",
+        message="(UserAssigned): AZURE_CLIENT_ID must be the identity's client ID",
     ),
     "module path misspelt": Case(
         "main.bicep",
@@ -251,6 +253,125 @@ CASES = {
         "    enableRbacAuthorization: true\n  }\n  resource s 'secrets' = {\n    name: 'x'\n    properties: {}\n",
         rule="syntax",
         message="nested resource declaration",
+    ),
+    "member access on a ternary the parser misreads": Case(
+        "main.bicep",
+        "identityId: !useSystemIdentity ? identity.outputs.id : ''",
+        "identityId: useSystemIdentity ? '' : identity.outputs.id",
+        rule="syntax",
+        message="as `(c ? a : b).x`",
+    ),
+    # The app's custom Cosmos DB role: exactly the code's data actions, only at the index container.
+    "custom Cosmos role gains items/upsert": Case(
+        "modules/access.bicep",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create'\n",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create'\n"
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/upsert'\n",
+        rule="cosmos_custom_roles",
+        message="grants Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/upsert, which the app",
+    ),
+    "custom Cosmos role widened to items/*": Case(
+        "modules/access.bicep",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create'\n"
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/read'\n",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/*'\n",
+        rule="cosmos_custom_roles",
+        message="containers/items/* is a wildcard",
+    ),
+    "custom Cosmos role loses executeQuery": Case(
+        "modules/access.bicep",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery'\n",
+        "",
+        rule="cosmos_custom_roles",
+        message="lacks Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery",
+    ),
+    "custom Cosmos role assigned at database scope": Case(
+        "modules/access.bicep",
+        APP_INDEX_SCOPE,
+        "scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}'",
+        rule="app_grants",
+        message="unexpected ('appIndexRole.id', 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases',",
+        also=("cosmos_custom_roles",),
+    ),
+    "custom Cosmos role assignable anywhere in the account": Case(
+        "modules/access.bicep",
+        "    assignableScopes: [\n      '${cosmosAccount.id}/dbs/${cosmosDatabaseName}/colls/${cosmosContainerName}'\n",
+        "    assignableScopes: [\n      cosmosAccount.id\n",
+        rule="cosmos_custom_roles",
+        message="assignableScopes ['cosmosAccount.id'] must be exactly where it is assigned",
+    ),
+    "custom Cosmos role renamed on every deployment": Case(
+        "modules/access.bicep",
+        "name: guid(cosmosAccount.id, cosmosDatabaseName, cosmosContainerName, 'app-event-index')",
+        "name: guid(cosmosAccount.id, utcNow())",
+        rule="cosmos_custom_roles",
+        message="name must be guid(...) of stable values",
+    ),
+    # Both identity kinds wired consistently.
+    "system-identity access module given the user-assigned principal": Case(
+        "main.bicep",
+        "appPrincipalId: useSystemIdentity ? functionApp.outputs.principalId : ''",
+        "appPrincipalId: useSystemIdentity ? identity.outputs.principalId : ''",
+        rule="identity_modules",
+        message="(SystemAssigned): accessForSystemIdentity grants the app's roles to identity.outputs.principalId",
+        also=("guarded_outputs",),
+    ),
+    "AZURE_CLIENT_ID left in for the system identity": Case(
+        "modules/function-app.bicep",
+        "var userAssignedSettings = useSystemIdentity ? [] : [",
+        "var userAssignedSettings = [",
+        rule="identity_wiring",
+        message="(SystemAssigned): AZURE_CLIENT_ID must be absent",
+    ),
+    "deployment package always read as the user-assigned identity": Case(
+        "modules/function-app.bicep",
+        "type: useSystemIdentity ? 'SystemAssignedIdentity' : 'UserAssignedIdentity'",
+        "type: 'UserAssignedIdentity'",
+        rule="identity_wiring",
+        message="(SystemAssigned): the deployment package is not read with the system identity",
+    ),
+    "telemetry sent as a user-assigned identity the system-identity app lacks": Case(
+        "modules/function-app.bicep",
+        "value: useSystemIdentity ? 'Authorization=AAD' : 'ClientId=${identityClientId};Authorization=AAD'",
+        "value: 'ClientId=${identityClientId};Authorization=AAD'",
+        rule="identity_wiring",
+        message="(SystemAssigned): APPLICATIONINSIGHTS_AUTHENTICATION_STRING must be 'Authorization=AAD'",
+    ),
+    "function app no longer waits for the user-assigned identity's roles": Case(
+        "main.bicep",
+        "  dependsOn: [\n    accessForUserIdentity\n  ]\n",
+        "",
+        rule="identity_modules",
+        message="functionApp does not depend on accessForUserIdentity",
+    ),
+    "user-assigned identity created for the system-identity app too": Case(
+        "main.bicep",
+        "module identity 'modules/identity.bicep' = if (!useSystemIdentity) {",
+        "module identity 'modules/identity.bicep' = {",
+        rule="identity_modules",
+        message="(SystemAssigned): identity must deploy only for a user-assigned identity",
+    ),
+    "both access modules deployed for one kind": Case(
+        "main.bicep",
+        "module accessForSystemIdentity 'modules/access.bicep' = if (useSystemIdentity) {",
+        "module accessForSystemIdentity 'modules/access.bicep' = {",
+        rule="identity_modules",
+        message="(UserAssigned): 2 modules/access.bicep modules deploy, not exactly one",
+    ),
+    "identity switch compared with a kind that does not exist": Case(
+        "modules/function-app.bicep",
+        "var useSystemIdentity = identityType == 'SystemAssigned'",
+        "var useSystemIdentity = identityType == 'System'",
+        rule="identity_modules",
+        message="function-app.bicep: useSystemIdentity must be `<identity type param> == 'SystemAssigned'`",
+    ),
+    "conditional module output read unguarded": Case(
+        "main.bicep",
+        "identityClientId: !useSystemIdentity ? identity.outputs.clientId : ''",
+        "identityClientId: identity.outputs.clientId",
+        rule="guarded_outputs",
+        message="identity.outputs.clientId is read outside a ternary on (!useSystemIdentity)",
+        also=("identity_modules",),
     ),
     "role assignments generated by a loop the checks cannot expand": Case(
         "modules/access.bicep",

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from inbox.settings import Settings, all_setting_names, required_setting_names
-
 from infra_model.syntax import Infra
+
 from .conftest import REPO
 
 HOOK = REPO / "infra" / "hooks" / "postprovision.py"
@@ -78,6 +78,17 @@ def test_writes_settings_the_app_accepts(tmp_path: Path, outputs: dict[str, str]
     assert "AZURE_CLIENT_ID" not in values
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert values["AZURE_STORAGE_BLOB_ENDPOINT"] == outputs["AZURE_STORAGE_BLOB_ENDPOINT"]
+
+
+def test_a_system_identity_deployment_needs_no_client_id(tmp_path: Path, outputs: dict[str, str]) -> None:
+    """With APP_IDENTITY_TYPE=SystemAssigned main.bicep outputs an empty AZURE_APP_IDENTITY_CLIENT_ID;
+    the hook never uses it (locally the app is the developer), so the result is the same."""
+    user, system = tmp_path / "user.json", tmp_path / "system.json"
+    assert run_hook("--output", str(user), env=outputs).returncode == 0
+    result = run_hook("--output", str(system), env={**outputs, "AZURE_APP_IDENTITY_CLIENT_ID": ""})
+    assert result.returncode == 0, result.stderr
+    assert written(system) == written(user)
+    assert "AZURE_CLIENT_ID" not in written(system)["Values"]
 
 
 def test_host_storage_is_identity_based_as_the_developer(tmp_path: Path, outputs: dict[str, str]) -> None:
