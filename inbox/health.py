@@ -3,11 +3,12 @@
 `/api/health` touches nothing: it answers while any dependency is down, so a platform probe never
 recycles a healthy instance because Cosmos had a bad minute.
 
-`/api/diagnostics` (admin key) says which identity the app runs as and exercises each role the app
-needs, with the same clients and the same permissions as real requests: list secret versions (Key
-Vault Secrets User), write a probe blob in each container (Storage Blob Data Contributor), point-read
-the index (Cosmos DB Built-in Data Contributor). A refused check carries the command that grants the
-missing role. It never returns a token or a secret.
+`/api/diagnostics` (admin key) says which identity the app runs as and, per dependency, performs each
+data action the app's code performs (inbox/permissions.py), with the same clients as real requests:
+list and read the signing secrets, write and read a probe blob in each container, read the index's
+metadata, read, create and query a probe item in a partition no source uses. The first refused
+action of a check names itself, the role infra/ grants it with, and the command that grants it
+(inbox/access_hints.py). The report never contains a token or a secret.
 """
 
 from __future__ import annotations
@@ -17,21 +18,24 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceExistsError,
     ResourceNotFoundError,
     ServiceRequestError,
 )
 
+from inbox import permissions
+from inbox.access_hints import hint
 from inbox.clients import Clients, get_clients
 from inbox.identity import get_credential, identity_kind
+from inbox.permissions import Need
 from inbox.problems import json_response, problem_responses
 from inbox.secret_cache import secret_name
 from inbox.settings import Settings, get_settings
@@ -39,9 +43,14 @@ from inbox.settings import Settings, get_settings
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions lacks annotations here
 
 PROBE_BLOB = "_diagnostics/probe"
-PROBE_ID = "_diagnostics"
+# Sources match [a-z0-9][a-z0-9-]*, so this partition never shows up in a source's queries.
+PROBE_PARTITION = "_diagnostics"
+PROBE_ITEM = {"id": PROBE_PARTITION, "source": PROBE_PARTITION, "ttl": 3600}
 CHECK_TIMEOUT_SECONDS = 15
 STORAGE_SCOPE = "https://storage.azure.com/.default"
+
+Probe = Callable[[], Awaitable[None]]
+Step = tuple[Need, Probe]
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -55,9 +64,9 @@ async def diagnostics(req: func.HttpRequest) -> func.HttpResponse:
     settings, clients = get_settings(), get_clients()
     identity = await describe_identity(settings)
     checks = await asyncio.gather(
-        run_check("keyvault", lambda: check_keyvault(clients, settings)),
-        run_check("blob", lambda: check_blob(clients)),
-        run_check("cosmos", lambda: check_cosmos(clients)),
+        run_check("keyvault", keyvault_steps(clients, settings)),
+        run_check("blob", blob_steps(clients)),
+        run_check("cosmos", cosmos_steps(clients)),
     )
     principal = identity.get("principalId") or identity.get("clientId") or "<principal-id>"
     report = [check.as_json(settings, principal) for check in checks]
@@ -65,23 +74,73 @@ async def diagnostics(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"identity": identity, "checks": report}, status=200 if healthy else 503)
 
 
-# --- the checks ------------------------------------------------------------------------------------
+# --- the steps: one per data action the app performs -------------------------------------------------
 
 
-async def check_keyvault(clients: Clients, settings: Settings) -> None:
-    async for _ in clients.secrets.list_properties_of_secret_versions(secret_name(settings.sources[0])):
-        break
+def keyvault_steps(clients: Clients, settings: Settings) -> list[Step]:
+    async def list_versions(name: str) -> None:
+        async for _ in clients.secrets.list_properties_of_secret_versions(name):
+            break
+
+    async def read_latest(name: str) -> None:
+        # A secret not set yet is a 404, which Key Vault answers only to a caller it authorised.
+        with contextlib.suppress(ResourceNotFoundError):
+            await clients.secrets.get_secret(name)
+
+    names = [secret_name(source) for source in settings.sources]
+    steps: list[Step] = [(permissions.LIST_SECRET_VERSIONS, _bind(list_versions, n)) for n in names]
+    return steps + [(permissions.READ_SECRET, _bind(read_latest, n)) for n in names]
 
 
-async def check_blob(clients: Clients) -> None:
-    for container in (clients.events_blobs, clients.digests_blobs):
+def blob_steps(clients: Clients) -> list[Step]:
+    events, digests = clients.events_blobs, clients.digests_blobs
+
+    async def write(container: Any) -> None:
         await container.upload_blob(PROBE_BLOB, b"", overwrite=True)
 
+    async def read(container: Any) -> None:
+        await container.get_blob_client(PROBE_BLOB).get_blob_properties()
 
-async def check_cosmos(clients: Clients) -> None:
-    # A 404 means the read was authorised: that is all this check asks.
-    with contextlib.suppress(ResourceNotFoundError):
-        await clients.events_index.read_item(PROBE_ID, partition_key=PROBE_ID)
+    return [
+        (permissions.ARCHIVE_PAYLOAD, _bind(write, events)),
+        (permissions.READ_PAYLOAD, _bind(read, events)),
+        (permissions.WRITE_DIGEST, _bind(write, digests)),
+        (permissions.READ_DIGEST, _bind(read, digests)),
+    ]
+
+
+def cosmos_steps(clients: Clients) -> list[Step]:
+    index = clients.events_index
+
+    async def read_metadata() -> None:
+        await index.read()
+
+    async def read_item() -> None:
+        with contextlib.suppress(ResourceNotFoundError):  # authorised; the probe may not exist yet
+            await index.read_item(PROBE_PARTITION, partition_key=PROBE_PARTITION)
+
+    async def create_item() -> None:
+        with contextlib.suppress(ResourceExistsError):  # authorised; an earlier run created it
+            await index.create_item(dict(PROBE_ITEM))
+
+    async def query() -> None:
+        rows = index.query_items("SELECT VALUE COUNT(1) FROM c", partition_key=PROBE_PARTITION)
+        async for _ in rows:
+            break
+
+    return [
+        (permissions.READ_INDEX_METADATA, read_metadata),
+        (permissions.READ_EVENT, read_item),
+        (permissions.INDEX_EVENT, create_item),
+        (permissions.QUERY_EVENTS, query),
+    ]
+
+
+def _bind(probe: Callable[[Any], Awaitable[None]], argument: Any) -> Probe:
+    return lambda: probe(argument)
+
+
+# --- running a check -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -91,37 +150,49 @@ class CheckResult:
     latency_ms: float
     status: int | None
     error: str | None
+    refused: Need | None  # the data action that was refused, if one was
 
     def as_json(self, settings: Settings, principal: str) -> dict[str, Any]:
-        hint = grant_hint(self.name, settings, principal) if self.status in (401, 403) else None
+        refused = self.refused if self.status in (401, 403) else None
         return {
             "name": self.name,
             "ok": self.ok,
             "latencyMs": round(self.latency_ms, 1),
             "status": self.status,
             "error": self.error,
-            "hint": hint,
+            "action": None if refused is None else refused.action,
+            "hint": None if refused is None else hint(refused, settings, principal),
         }
 
 
-async def run_check(name: str, check: Callable[[], Awaitable[None]]) -> CheckResult:
+async def run_check(name: str, steps: Sequence[Step]) -> CheckResult:
     started = time.perf_counter()
-    status: int | None = None
-    error: str | None = None
-    try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
-        status = 200
-    except ClientAuthenticationError as exc:
-        status = exc.status_code
-        error = "the app's identity was refused" if status else "the app could not get a token for its identity"
-    except HttpResponseError as exc:
-        status, error = exc.status_code, f"the service answered {exc.status_code} {exc.reason or ''}".strip()
-    except ServiceRequestError:
-        error = "the service could not be reached"
-    except TimeoutError:
-        error = f"no answer within {CHECK_TIMEOUT_SECONDS} s"
+    current: list[Need] = []
+
+    async def run_steps() -> None:
+        for need, probe in steps:
+            current[:] = [need]
+            await probe()
+
+    status, error = await _outcome(run_steps())
     elapsed = (time.perf_counter() - started) * 1000
-    return CheckResult(name, ok=error is None, latency_ms=elapsed, status=status, error=error)
+    refused = current[0] if current and error is not None else None
+    return CheckResult(name, ok=error is None, latency_ms=elapsed, status=status, error=error, refused=refused)
+
+
+async def _outcome(work: Awaitable[None]) -> tuple[int | None, str | None]:
+    try:
+        await asyncio.wait_for(work, CHECK_TIMEOUT_SECONDS)
+    except ClientAuthenticationError as exc:
+        refused = "the app's identity was refused"
+        return exc.status_code, refused if exc.status_code else "the app could not get a token for its identity"
+    except HttpResponseError as exc:
+        return exc.status_code, f"the service answered {exc.status_code} {exc.reason or ''}".strip()
+    except ServiceRequestError:
+        return None, "the service could not be reached"
+    except TimeoutError:
+        return None, f"no answer within {CHECK_TIMEOUT_SECONDS} s"
+    return 200, None
 
 
 # --- identity and hints ----------------------------------------------------------------------------
@@ -152,33 +223,3 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     except (IndexError, ValueError):
         return {}
     return claims if isinstance(claims, dict) else {}
-
-
-def grant_hint(check: str, settings: Settings, principal: str) -> str:
-    vault = _first_label(settings.key_vault_endpoint)
-    account = _first_label(settings.blob_endpoint)
-    cosmos = _first_label(settings.cosmos_endpoint)
-    if check == "keyvault":
-        return (
-            f"The identity needs 'Key Vault Secrets User' on the vault '{vault}': "
-            f"az role assignment create --assignee {principal} --role 'Key Vault Secrets User' "
-            f"--scope $(az keyvault show --name {vault} --query id -o tsv)"
-        )
-    if check == "blob":
-        scope = f"$(az storage account show --name {account} --query id -o tsv)/blobServices/default/containers/"
-        return (
-            f"The identity needs 'Storage Blob Data Contributor' on the containers '{settings.events_container}' and "
-            f"'{settings.digests_container}' of account '{account}': "
-            f"az role assignment create --assignee {principal} --role 'Storage Blob Data Contributor' "
-            f"--scope {scope}{settings.events_container} (and again for {settings.digests_container})"
-        )
-    return (
-        f"The identity needs 'Cosmos DB Built-in Data Contributor' on database '{settings.cosmos_database}' of "
-        f"account '{cosmos}': az cosmosdb sql role assignment create --account-name {cosmos} "
-        f"--resource-group <resource-group> --role-definition-id 00000000-0000-0000-0000-000000000002 "
-        f"--principal-id {principal} --scope /dbs/{settings.cosmos_database}"
-    )
-
-
-def _first_label(endpoint: str) -> str:
-    return (urlsplit(endpoint).hostname or "").split(".")[0]

@@ -34,15 +34,30 @@ class Need:
     why: str
 
 
+LIST_SECRET_VERSIONS = Need(
+    "keyvault", Target.VAULT, f"{_SECRETS}/readMetadata/action", "list a signing secret's versions"
+)
+READ_SECRET = Need("keyvault", Target.VAULT, f"{_SECRETS}/getSecret/action", "read a signing secret's value")
+ARCHIVE_PAYLOAD = Need("blob", Target.EVENTS_CONTAINER, f"{_BLOBS}/write", "archive a payload (create-only)")
+READ_PAYLOAD = Need("blob", Target.EVENTS_CONTAINER, f"{_BLOBS}/read", "read an archived payload back")
+WRITE_DIGEST = Need("blob", Target.DIGESTS_CONTAINER, f"{_BLOBS}/write", "write a daily digest")
+READ_DIGEST = Need("blob", Target.DIGESTS_CONTAINER, f"{_BLOBS}/read", "see whether a digest exists")
+READ_INDEX_METADATA = Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/readMetadata", "resolve the index container")
+INDEX_EVENT = Need(
+    "cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/sqlDatabases/containers/items/create", "index an event"
+)
+READ_EVENT = Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/sqlDatabases/containers/items/read", "read an event")
+QUERY_EVENTS = Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/sqlDatabases/containers/executeQuery", "list events")
+
 NEEDS: tuple[Need, ...] = (
-    Need("keyvault", Target.VAULT, f"{_SECRETS}/readMetadata/action", "list a signing secret's versions"),
-    Need("keyvault", Target.VAULT, f"{_SECRETS}/getSecret/action", "read a signing secret's value"),
-    Need("blob", Target.EVENTS_CONTAINER, f"{_BLOBS}/write", "archive a payload (create-only)"),
-    Need("blob", Target.EVENTS_CONTAINER, f"{_BLOBS}/read", "read an archived payload back"),
-    Need("blob", Target.DIGESTS_CONTAINER, f"{_BLOBS}/write", "write a daily digest"),
-    Need("blob", Target.DIGESTS_CONTAINER, f"{_BLOBS}/read", "see whether a digest exists"),
-    Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/readMetadata", "resolve the index container"),
-    Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/sqlDatabases/containers/items/create", "index an event"),
-    Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/sqlDatabases/containers/items/read", "read an event"),
-    Need("cosmos", Target.INDEX_CONTAINER, f"{_COSMOS}/sqlDatabases/containers/executeQuery", "list events"),
+    LIST_SECRET_VERSIONS,
+    READ_SECRET,
+    ARCHIVE_PAYLOAD,
+    READ_PAYLOAD,
+    WRITE_DIGEST,
+    READ_DIGEST,
+    READ_INDEX_METADATA,
+    INDEX_EVENT,
+    READ_EVENT,
+    QUERY_EVENTS,
 )

@@ -1,0 +1,110 @@
+"""infra_model evaluates main.bicep as a deployment would, and its grants manifest stays true.
+
+The local stack serves what this model yields, so these tests pin that it yields what Azure would:
+the app settings the site gets, resource ids, each identity kind's principal in the role
+assignments, and a stale or incomplete `inbox/grants.json` failing here rather than after deploy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inbox import permissions
+from infra_model import access, app_grants
+from infra_model.deployment import Context, Deferred, Deployment, EvaluationError, Principal, load
+from infra_model.resources import app_resources
+
+from .conftest import INFRA, copy_infra, drop_resource, replace_text
+
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+DEVELOPER = "dddddddd-0000-0000-0000-000000000000"
+
+
+def principal(resource_id: str, kind: str) -> Principal:
+    ids = uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{resource_id}")
+    return Principal(str(ids), f"client-{kind}", "tenant")
+
+
+def deploy(infra_dir: Path = INFRA, **parameters: Any) -> Deployment:
+    values = {"environmentName": "test", "location": "westeurope", "principalId": DEVELOPER, **parameters}
+    return load(infra_dir, values, Context(SUBSCRIPTION, "tenant", principal))
+
+
+def test_the_app_sees_the_resources_its_settings_name() -> None:
+    resources = app_resources(deploy())
+    settings = resources.settings
+    assert settings["AZURE_KEY_VAULT_ENDPOINT"] == resources.vault.uri
+    assert resources.vault.uri == f"https://{resources.vault.name}.vault.azure.net/"
+    assert resources.vault.id == (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-test/providers/Microsoft.KeyVault/vaults/{resources.vault.name}"
+    )
+    assert resources.vault.purge_protection is True
+    assert settings["EVENTS_CONTAINER"] in resources.data_account.containers
+    assert settings["DIGESTS_CONTAINER"] in resources.data_account.containers
+    assert resources.data_account.shared_key_access is False
+    (container,) = resources.cosmos.containers
+    assert (container.database, container.name) == (settings["COSMOS_DATABASE"], settings["COSMOS_CONTAINER"])
+    assert container.partition_key_paths == ("/source",)
+    assert container.default_ttl_seconds == 30 * 86400
+    # Azure assigns the connection string; the model says so instead of inventing one.
+    assert isinstance(settings["APPLICATIONINSIGHTS_CONNECTION_STRING"], Deferred)
+
+
+def test_names_are_stable_per_environment_and_differ_between_environments() -> None:
+    first, again = app_resources(deploy()), app_resources(deploy())
+    other = app_resources(deploy(environmentName="other"))
+    assert first.vault.name == again.vault.name
+    assert first.vault.name != other.vault.name
+    assert len(first.vault.name.removeprefix("kv-")) == 13
+
+
+@pytest.mark.parametrize(("kind", "identity_type"), [("user", "UserAssigned"), ("system", "SystemAssigned")])
+def test_the_app_roles_go_to_the_chosen_identity(kind: str, identity_type: str) -> None:
+    deployment = deploy(appIdentityType=identity_type)
+    resources = app_resources(deployment)
+    assert resources.identity.kind == kind
+    app = principal(resources.identity.resource_id, kind).principal_id
+    granted = {a.role.name for a in access.assignments(deployment) if a.principal_id == app}
+    assert "Key Vault Secrets User" in granted
+    assert "Storage Blob Data Contributor" in granted
+    assert ("AZURE_CLIENT_ID" in resources.settings) is (kind == "user")
+    others = {a.principal_id for a in access.assignments(deployment)} - {app, DEVELOPER}
+    assert others == set(), "a role went to an identity the app does not run as"
+
+
+def test_without_developer_access_only_the_app_holds_roles() -> None:
+    deployment = deploy(developerAccess=False)
+    assert DEVELOPER not in {a.principal_id for a in access.assignments(deployment)}
+
+
+def test_a_function_the_model_does_not_know_fails_loudly(tmp_path: Path) -> None:
+    root = copy_infra(tmp_path / "infra")
+    replace_text(root / "main.bicep", "toLower(uniqueString(", "toLower(utcNow(")
+    with pytest.raises(EvaluationError, match=r"utcNow\(\) is not modelled"):
+        app_resources(deploy(root))
+
+
+# ---- the grants manifest ----------------------------------------------------------------------
+
+
+def test_the_committed_grants_manifest_is_what_infra_grants() -> None:
+    assert app_grants.MANIFEST.read_text() == app_grants.render(), (
+        "inbox/grants.json is stale: run `python -m infra_model.app_grants --write`"
+    )
+
+
+def test_every_need_of_the_code_has_a_grant_in_either_identity_mode() -> None:
+    for identity_type in ("UserAssigned", "SystemAssigned"):
+        found = app_grants.grants(parameters={"appIdentityType": identity_type})
+        assert {(g.need.target, g.need.action) for g in found} == {(n.target, n.action) for n in permissions.NEEDS}
+
+
+def test_a_need_without_a_grant_is_named(tmp_path: Path) -> None:
+    root = copy_infra(tmp_path / "infra")
+    drop_resource(root / "modules" / "access.bicep", "appSecretsUser")
+    with pytest.raises(app_grants.MissingGrant, match=r"getSecret/action on .*/secrets/webhook-github"):
+        app_grants.grants(root)
