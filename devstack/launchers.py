@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 from devstack.certs import CertPaths
 from devstack.children import Child, ReadyLine, ReadyPort, base_environment, node_executable, start_child
 from devstack.node_packages import NODE_DIR
-from devstack.tokens import Identity
 
 LOOPBACK = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,16 +63,19 @@ async def start_cosmos(
     issuer: str,
     issuer_key: Path,
     account_host: str,
-    contributors: Sequence[Identity],
+    access_file: Path,
+    account_id: str,
     log_dir: Path,
 ) -> Child:
+    """Cosmos DB for NoSQL: tokens from `issuer` get the data actions the assignments in `access_file`
+    (`infra_model.authorization.Authorizer.write`) grant within `account_id`, the account's ARM id."""
     argv = [
         node_executable(),
         str(NODE_DIR / "cosmos.js"),
         *("--host", LOOPBACK, "--port", str(port)),
         *("--cert", str(certs.server_cert), "--key", str(certs.server_key)),
         *("--issuer-key", str(issuer_key), "--issuer", issuer, "--account-host", account_host),
-        *("--data-contributors", ",".join(i.object_id for i in contributors)),
+        *("--account-id", account_id, "--access-file", str(access_file)),
     ]
     env = {**base_environment(), "COSMOS_MASTER_KEY": key}
     return await start_child("cosmos", argv, env=env, log_dir=log_dir, ready=ReadyLine())

@@ -11,6 +11,10 @@
 //   GET    /_devstack/stats   request counts by auth outcome and by resource type, requests
 //                             answered by a fault, and TLS connections accepted (keep-alive check)
 //   DELETE /_devstack/stats   resets the counts
+//   GET    /_devstack/authorizations  the RBAC decisions taken on token requests so far, one entry
+//                             per distinct {action, scope, principalId, allowed, role, source} with its
+//                             count; role and source are those of the assignment that allowed it
+//   DELETE /_devstack/authorizations  forgets them
 
 const { BodyTooLarge, readBody, sendCosmosError, sendJson } = require("./cosmos-http");
 const { resourceLabel } = require("./cosmos-resource");
@@ -77,9 +81,30 @@ function emptyStats() {
   };
 }
 
+// RBAC decisions (cosmos-rbac.js), counted per distinct outcome, in the order first seen.
+function createDecisionLog() {
+  let entries = new Map();
+  return {
+    add({ action, scope, principalId, allowed, role, source }) {
+      const key = JSON.stringify([action, scope, principalId, allowed, role, source]);
+      const entry = entries.get(key);
+      if (entry) {
+        entry.count += 1;
+      } else {
+        entries.set(key, { action, scope, principalId, allowed, role, source, count: 1 });
+      }
+    },
+    list: () => [...entries.values()],
+    clear() {
+      entries = new Map();
+    },
+  };
+}
+
 function createDevtools() {
   let rule = null;
   let stats = emptyStats();
+  const decisions = createDecisionLog();
 
   async function setRule(req, res) {
     let text;
@@ -113,6 +138,11 @@ function createDevtools() {
       stats = emptyStats();
       sendJson(res, 200, stats);
     },
+    "GET /_devstack/authorizations": (req, res) => sendJson(res, 200, { decisions: decisions.list() }),
+    "DELETE /_devstack/authorizations": (req, res) => {
+      decisions.clear();
+      sendJson(res, 200, { decisions: [] });
+    },
   };
 
   return {
@@ -129,12 +159,16 @@ function createDevtools() {
       await route(req, res);
     },
 
-    // outcome: "aad" | "master" | "unauthorized" | "forbidden"
+    // outcome: "aad" | "master" | "unauthorized" | "forbidden". description.authorizations: the
+    // RBAC decisions cosmos-auth.js took for the request, if it took any.
     record(description, outcome) {
       stats.requests += 1;
       stats.auth[outcome] += 1;
       const label = resourceLabel(description);
       stats.resourceTypes[label] = (stats.resourceTypes[label] || 0) + 1;
+      for (const decision of description.authorizations || []) {
+        decisions.add(decision);
+      }
     },
 
     recordConnection() {

@@ -22,7 +22,7 @@ function answerInternalError(res, err) {
   }
 }
 
-// auth: { accountHost, issuer, issuerKey (KeyObject), masterKey (Buffer | null), dataContributors }
+// auth: { accountHost, accountId, issuer, issuerKey (KeyObject), masterKey (Buffer | null), rbac }
 function createCosmosServer({ cert, key, auth }) {
   patches.install();
   // Required only now: the library's router captures the handlers when it is first loaded.

@@ -5,7 +5,8 @@
 //   COSMOS_MASTER_KEY=<base64> node devstack/node/cosmos.js --host 127.0.0.1 --port P \
 //     --cert server.pem --key server-key.pem --issuer-key issuer-public.pem \
 //     --issuer https://sts.windows.net/<tid>/ --account-host localhost \
-//     --data-contributors <oid>,<oid> [--ignore-stdin]
+//     --account-id /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.DocumentDB/databaseAccounts/<name> \
+//     --access-file access.json [--ignore-stdin]
 //
 // --port 0 picks a free port. When listening, prints exactly one line to stdout:
 //   {"event":"ready","port":P}
@@ -13,16 +14,22 @@
 // Exits 0 on SIGTERM, SIGINT, or end of stdin: the parent keeps a pipe to our stdin open, so when
 // the parent dies, so do we. --ignore-stdin turns that off for runs whose stdin is /dev/null.
 // Without COSMOS_MASTER_KEY, master-key requests are refused as with disableLocalAuth.
+// --access-file: the role assignments, as infra_model.authorization.Authorizer.to_json() writes them;
+// tokens get exactly the data actions that assignments within --account-id grant (cosmos-rbac.js).
 // --host must be a loopback address: the /_devstack routes (cosmos-devtools.js) have no auth.
 
 const crypto = require("crypto");
 const fs = require("fs");
 const { parseArgs } = require("util");
+const { bufferBatchBodies } = require("./cosmos-auth");
+const { AccessFileError, createRbac } = require("./cosmos-rbac");
 const { createCosmosServer } = require("./cosmos-server");
 
 const EXIT_USAGE = 2;
 // The /_devstack routes have no auth, so the server only listens where nothing else can reach it.
 const LOOPBACK_HOST = /^(?:127(?:\.\d{1,3}){3}|::1|localhost)$/;
+// An ARM resource id of a Cosmos DB account; data-plane scopes are this id and paths below it.
+const ACCOUNT_RESOURCE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.DocumentDB\/databaseAccounts\/[^/]+$/i;
 // In-flight requests get this long to finish after a stop signal.
 const SHUTDOWN_GRACE_MS = 1_000;
 
@@ -39,18 +46,23 @@ function readOptions(argv) {
       "issuer-key": { type: "string" },
       issuer: { type: "string" },
       "account-host": { type: "string", default: "localhost" },
-      "data-contributors": { type: "string", default: "" },
+      "account-id": { type: "string" },
+      "access-file": { type: "string" },
       "ignore-stdin": { type: "boolean", default: false },
     },
     strict: true,
   });
-  for (const name of ["port", "cert", "key", "issuer-key", "issuer"]) {
+  for (const name of ["port", "cert", "key", "issuer-key", "issuer", "account-id", "access-file"]) {
     if (!values[name]) {
       throw new UsageError(`--${name} is required`);
     }
   }
   if (!LOOPBACK_HOST.test(values.host)) {
     throw new UsageError(`--host must be a loopback address (127.0.0.1, ::1, localhost), got ${values.host}`);
+  }
+  if (!ACCOUNT_RESOURCE_ID.test(values["account-id"])) {
+    throw new UsageError("--account-id must be an account's resource id, /subscriptions/<sub>/resourceGroups/<rg>/" +
+      `providers/Microsoft.DocumentDB/databaseAccounts/<name>; got ${values["account-id"]}`);
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -91,6 +103,17 @@ function loadMasterKey(text) {
   return Buffer.from(text, "base64");
 }
 
+function loadRbac(path, accountId) {
+  try {
+    return createRbac(JSON.parse(readFile(path, "--access-file").toString("utf8")), { accountId });
+  } catch (err) {
+    if (err instanceof SyntaxError || err instanceof AccessFileError) {
+      throw new UsageError(`--access-file: ${path}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
 function serverConfig(options, env) {
   return {
     cert: readFile(options.cert, "--cert"),
@@ -100,7 +123,8 @@ function serverConfig(options, env) {
       issuer: options.issuer,
       issuerKey: loadIssuerKey(options["issuer-key"]),
       masterKey: loadMasterKey(env.COSMOS_MASTER_KEY),
-      dataContributors: options["data-contributors"].split(",").map(oid => oid.trim()).filter(Boolean),
+      accountId: options["account-id"],
+      rbac: loadRbac(options["access-file"], options["account-id"]),
     },
   };
 }
@@ -131,7 +155,13 @@ function main() {
     console.error(`cosmos: ${err.message}`);
     process.exit(EXIT_USAGE);
   }
+  // Azure Cosmos DB for NoSQL documents notDataActions as unsupported; applied here as Azure RBAC
+  // applies it, but a role that relies on it may not behave the same in Azure.
+  for (const role of config.auth.rbac.rolesUsingNotDataActions) {
+    console.error(`cosmos: warning: role ${role} uses notDataActions, which Cosmos DB's own RBAC does not support`);
+  }
   const server = createCosmosServer(config);
+  bufferBatchBodies(server);
   server.on("error", err => {
     console.error(`cosmos: cannot serve on ${options.host}:${options.port}: ${err.message}`);
     process.exit(1);

@@ -2,7 +2,8 @@
 
 One server for the module, started the way the stack starts it (a pipe to its stdin, a ready line
 on stdout); the lifecycle tests start their own. The master key only creates the database and the
-container; everything else goes through tokens minted by the local tenant, as in Azure.
+containers; everything else goes through tokens minted by the local tenant, as in Azure, authorized
+by the role assignments of an access file written by `infra_model.authorization.Authorizer`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -43,11 +45,53 @@ from azure.cosmos.exceptions import (
 
 from devstack.certs import CertPaths, ensure_certificates
 from devstack.tokens import Identity, Tenant, resource_from_scope
+from infra_model.authorization import Assignment, Authorizer
+from infra_model.roles import RoleDefinition, cosmos_built_in_role
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_SCRIPT = ROOT / "devstack" / "node" / "cosmos.js"
+RBAC_MODULE = ROOT / "devstack" / "node" / "cosmos-rbac.js"
 DATABASE = "inbox"
 CONTAINER = "events"
+OTHER_CONTAINER = "others"
+RESOURCE_GROUP_ID = "/subscriptions/6d3a8c1e-0000-4000-8000-00000000c05d/resourceGroups/rg-local"
+ACCOUNT_ID = f"{RESOURCE_GROUP_ID}/providers/Microsoft.DocumentDB/databaseAccounts/inbox-local"
+CONTAINER_SCOPE = f"{ACCOUNT_ID}/dbs/{DATABASE}/colls/{CONTAINER}"
+
+# Data actions as "Azure Cosmos DB for NoSQL data plane actions reference" names them.
+_ACCOUNT_ACTIONS = "Microsoft.DocumentDB/databaseAccounts"
+_CONTAINER_ACTIONS = f"{_ACCOUNT_ACTIONS}/sqlDatabases/containers"
+READ_METADATA = f"{_ACCOUNT_ACTIONS}/readMetadata"
+EXECUTE_QUERY = f"{_CONTAINER_ACTIONS}/executeQuery"
+READ_CHANGE_FEED = f"{_CONTAINER_ACTIONS}/readChangeFeed"
+EXECUTE_STORED_PROCEDURE = f"{_CONTAINER_ACTIONS}/executeStoredProcedure"
+MANAGE_CONFLICTS = f"{_CONTAINER_ACTIONS}/manageConflicts"
+
+
+def item_action(verb: str) -> str:
+    return f"{_CONTAINER_ACTIONS}/items/{verb}"
+
+
+def cosmos_role(role_id: str) -> RoleDefinition:
+    role = cosmos_built_in_role(role_id)
+    assert role is not None, role_id
+    return role
+
+
+DATA_READER = cosmos_role("00000000-0000-0000-0000-000000000001")
+DATA_CONTRIBUTOR = cosmos_role("00000000-0000-0000-0000-000000000002")
+# Custom sqlRoleDefinitions, identified like Bicep's by their full resource id.
+CREATE_READ_QUERY = RoleDefinition(
+    id=f"{ACCOUNT_ID}/sqlRoleDefinitions/5d2f4d1c-1111-4c6e-9a51-3c7c0a1d0001",
+    name="Create, read and query items",
+    data_actions=(READ_METADATA, item_action("create"), item_action("read"), EXECUTE_QUERY),
+)
+ALL_BUT_DELETE = RoleDefinition(
+    id=f"{ACCOUNT_ID}/sqlRoleDefinitions/5d2f4d1c-1111-4c6e-9a51-3c7c0a1d0002",
+    name="Everything but delete",
+    data_actions=(READ_METADATA, f"{_CONTAINER_ACTIONS}/*"),
+    not_data_actions=(item_action("delete"),),
+)
 READY_TIMEOUT_SECONDS = 10.0
 EXIT_TIMEOUT_SECONDS = 5.0
 # What the SDK asks for: the endpoint's host without the port (FIELD-NOTES).
@@ -132,8 +176,13 @@ class LocalCosmos:
     tenant: Tenant
     issuer_key: Path
     master_key: str
+    access_file: Path
     writer: Identity
     outsider: Identity
+    limited: Identity
+    reader: Identity
+    narrow: Identity
+    no_delete: Identity
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     writer_credential: TenantCredential = field(init=False)
@@ -147,6 +196,19 @@ class LocalCosmos:
 
     def client(self, credential: Any) -> CosmosClient:
         return CosmosClient(self.url, credential=credential, connection_verify=str(self.certs.ca))
+
+    def credential(self, identity: Identity) -> TenantCredential:
+        return TenantCredential(self.tenant, identity)
+
+    def assignments(self) -> list[Assignment]:
+        """Who may do what: one principal per behaviour under test; the outsider has no role."""
+        return [
+            Assignment(self.writer.object_id, DATA_CONTRIBUTOR, ACCOUNT_ID, "test:writer-contributor"),
+            Assignment(self.limited.object_id, CREATE_READ_QUERY, ACCOUNT_ID, "test:limited-create-read-query"),
+            Assignment(self.reader.object_id, DATA_READER, ACCOUNT_ID, "test:reader"),
+            Assignment(self.narrow.object_id, DATA_CONTRIBUTOR, CONTAINER_SCOPE, "test:narrow-one-container"),
+            Assignment(self.no_delete.object_id, ALL_BUT_DELETE, ACCOUNT_ID, "test:no-delete"),
+        ]
 
 
 def server_command(cosmos: LocalCosmos, *, port: int = 0) -> list[str]:
@@ -169,8 +231,10 @@ def server_command(cosmos: LocalCosmos, *, port: int = 0) -> list[str]:
         cosmos.tenant.issuer,
         "--account-host",
         "localhost",
-        "--data-contributors",
-        cosmos.writer.object_id,
+        "--account-id",
+        ACCOUNT_ID,
+        "--access-file",
+        str(cosmos.access_file),
     ]
 
 
@@ -211,9 +275,15 @@ def cosmos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCosmos]:
         tenant=tenant,
         issuer_key=issuer_key,
         master_key=base64.b64encode(secrets.token_bytes(64)).decode(),
+        access_file=folder / "access.json",
         writer=Identity.new("system"),
         outsider=Identity.new("user"),
+        limited=Identity.new("user"),
+        reader=Identity.new("user"),
+        narrow=Identity.new("user"),
+        no_delete=Identity.new("user"),
     )
+    Authorizer(local.assignments()).write(local.access_file)
     local.process, local.port = start_server(local)
     try:
         yield local
@@ -227,6 +297,8 @@ def container(cosmos: LocalCosmos) -> Iterator[ContainerProxy]:
     with cosmos.client(cosmos.master_key) as admin:
         database = admin.create_database_if_not_exists(DATABASE)
         database.create_container_if_not_exists(CONTAINER, PartitionKey(path="/source"))
+        others = database.create_container_if_not_exists(OTHER_CONTAINER, PartitionKey(path="/source"))
+        others.upsert_item({"id": "elsewhere", "source": "github"})
     with cosmos.client(cosmos.writer_credential) as client:
         events = client.get_database_client(DATABASE).get_container_client(CONTAINER)
         events.upsert_item({"id": "seed", "source": "github", "kind": "seed"})
@@ -549,7 +621,8 @@ def test_principal_without_the_data_role_is_403_5301(cosmos: LocalCosmos, contai
         read_seed(cosmos, TenantCredential(cosmos.tenant, cosmos.outsider))
 
     assert (caught.value.status_code, caught.value.sub_status) == (403, 5301)
-    assert f"principal [{cosmos.outsider.object_id}] does not have required RBAC permissions" in str(
+    # The account read comes first and names the account as resource "/", as in Azure's answers.
+    assert f"Request blocked by Auth localhost : {refusal(cosmos.outsider, READ_METADATA, '/')}" in str(
         caught.value.http_error_message
     )
 
@@ -577,6 +650,328 @@ def test_token_cannot_manage_databases_or_containers(
     assert (caught.value.status_code, caught.value.sub_status) == (403, 5300)
     assert "cannot be authorized by AAD token in data plane" in str(caught.value.http_error_message)
     assert container.read()["partitionKey"]["paths"] == ["/source"]
+
+
+# --- data-plane RBAC: the action each request needs, at its scope -----------------------------------
+
+TARGET = "rbac-target"
+TARGET_RESOURCE = f"dbs/{DATABASE}/colls/{CONTAINER}/docs/{TARGET}"
+CONTAINER_RESOURCE = f"dbs/{DATABASE}/colls/{CONTAINER}"
+
+
+def refusal(principal: Identity, action: str, resource: str) -> str:
+    """The 5301 reason as Azure words it (azure-cosmos-dotnet-v3#2891, #3388, #3638)."""
+    return (
+        f"Request is blocked because principal [{principal.object_id}] does not have required RBAC permissions "
+        f"to perform action [{action}] on resource [{resource}]. Learn more: https://aka.ms/cosmos-native-rbac."
+    )
+
+
+def assert_refused(error: CosmosHttpResponseError, principal: Identity, action: str, resource: str) -> None:
+    assert (error.status_code, error.sub_status) == (403, 5301)
+    assert refusal(principal, action, resource) in str(error.http_error_message)
+
+
+@contextmanager
+def items_as(cosmos: LocalCosmos, identity: Identity, name: str = CONTAINER) -> Iterator[ContainerProxy]:
+    with cosmos.client(cosmos.credential(identity)) as client:
+        yield client.get_database_client(DATABASE).get_container_client(name)
+
+
+@pytest.fixture(scope="module")
+def target(container: ContainerProxy) -> None:
+    """The item the restricted principals try to change, written by the writer."""
+    container.upsert_item({"id": TARGET, "source": "rbac", "n": 0})
+
+
+@pytest.mark.usefixtures("target")
+def test_custom_role_allows_exactly_its_actions(cosmos: LocalCosmos) -> None:
+    with items_as(cosmos, cosmos.limited) as items:
+        created = items.create_item({"id": f"limited-{uuid.uuid4().hex}", "source": "rbac", "n": 1})
+        read = items.read_item(TARGET, partition_key="rbac")
+        found = list(items.query_items("SELECT c.id FROM c WHERE c.n >= 0", partition_key="rbac"))
+
+    assert created["n"] == 1
+    assert read["id"] == TARGET
+    assert {TARGET, created["id"]} <= {item["id"] for item in found}
+
+
+@dataclass(frozen=True)
+class Refused:
+    operation: Callable[[ContainerProxy], object]
+    action: str
+    resource: str
+
+
+REFUSED_TO_LIMITED: dict[str, Refused] = {
+    "upsert": Refused(
+        lambda c: c.upsert_item({"id": TARGET, "source": "rbac", "n": 9}), item_action("upsert"), CONTAINER_RESOURCE
+    ),
+    "replace": Refused(
+        lambda c: c.replace_item(TARGET, {"id": TARGET, "source": "rbac", "n": 9}),
+        item_action("replace"),
+        TARGET_RESOURCE,
+    ),
+    "delete": Refused(lambda c: c.delete_item(TARGET, partition_key="rbac"), item_action("delete"), TARGET_RESOURCE),
+    # Microsoft lists no patch action; a patch changes an existing item, as a replace does.
+    "patch": Refused(
+        lambda c: c.patch_item(
+            TARGET, partition_key="rbac", patch_operations=[{"op": "incr", "path": "/n", "value": 9}]
+        ),
+        item_action("replace"),
+        TARGET_RESOURCE,
+    ),
+    # Reading all items is a ReadFeed, authorized as a change feed read (azure-cosmos-dotnet-v3#2927).
+    "read feed": Refused(lambda c: list(c.read_all_items()), READ_CHANGE_FEED, CONTAINER_RESOURCE),
+    "change feed": Refused(
+        lambda c: list(c.query_items_change_feed(partition_key="rbac")), READ_CHANGE_FEED, CONTAINER_RESOURCE
+    ),
+}
+
+
+@pytest.mark.usefixtures("target")
+@pytest.mark.parametrize("case", REFUSED_TO_LIMITED.values(), ids=REFUSED_TO_LIMITED.keys())
+def test_custom_role_refuses_actions_it_lacks_naming_the_action(
+    cosmos: LocalCosmos, container: ContainerProxy, case: Refused
+) -> None:
+    with items_as(cosmos, cosmos.limited) as items, pytest.raises(CosmosHttpResponseError) as caught:
+        case.operation(items)
+
+    assert_refused(caught.value, cosmos.limited, case.action, case.resource)
+    assert container.read_item(TARGET, partition_key="rbac")["n"] == 0
+
+
+@pytest.mark.usefixtures("target")
+def test_batch_needs_the_action_of_each_operation(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    first, second = f"batch-{uuid.uuid4().hex}", f"batch-{uuid.uuid4().hex}"
+    with items_as(cosmos, cosmos.limited) as items:
+        allowed = items.execute_item_batch(
+            [("create", ({"id": first, "source": "rbac", "n": 1},)), ("read", (TARGET,))], partition_key="rbac"
+        )
+        with pytest.raises(CosmosHttpResponseError) as caught:
+            items.execute_item_batch(
+                [
+                    ("create", ({"id": second, "source": "rbac", "n": 2},)),
+                    ("upsert", ({"id": TARGET, "source": "rbac"},)),
+                ],
+                partition_key="rbac",
+            )
+
+    assert [result["statusCode"] for result in allowed] == [201, 200]
+    assert_refused(caught.value, cosmos.limited, item_action("upsert"), CONTAINER_RESOURCE)
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item(second, partition_key="rbac")
+
+
+@pytest.mark.usefixtures("target")
+def test_built_in_data_reader_reads_and_queries_but_cannot_create(cosmos: LocalCosmos) -> None:
+    with items_as(cosmos, cosmos.reader) as items:
+        read = items.read_item(TARGET, partition_key="rbac")
+        queried = list(items.query_items("SELECT * FROM c WHERE c.source = 'rbac'", partition_key="rbac"))
+        feed = list(items.read_all_items())
+        with pytest.raises(CosmosHttpResponseError) as caught:
+            items.create_item({"id": f"reader-{uuid.uuid4().hex}", "source": "rbac"})
+
+    assert read["id"] == TARGET
+    assert TARGET in {item["id"] for item in queried} & {item["id"] for item in feed}
+    assert_refused(caught.value, cosmos.reader, item_action("create"), CONTAINER_RESOURCE)
+
+
+def test_role_at_container_scope_does_not_reach_another_container(
+    cosmos: LocalCosmos, container: ContainerProxy
+) -> None:
+    with items_as(cosmos, cosmos.narrow) as items:
+        items.upsert_item({"id": "narrow", "source": "github"})
+    with items_as(cosmos, cosmos.narrow, OTHER_CONTAINER) as others, pytest.raises(CosmosHttpResponseError) as caught:
+        others.read_item("elsewhere", partition_key="github")
+
+    assert (caught.value.status_code, caught.value.sub_status) == (403, 5301)
+    assert f"on resource [dbs/{DATABASE}/colls/{OTHER_CONTAINER}" in str(caught.value.http_error_message)
+    assert container.read_item("narrow", partition_key="github")["id"] == "narrow"
+
+
+def test_container_scope_does_not_cover_reading_its_database(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    # As azure-cosmos-dotnet-v3#3638 reports: a container-scoped Data Reader cannot read the database.
+    with cosmos.client(cosmos.credential(cosmos.narrow)) as client, pytest.raises(CosmosHttpResponseError) as caught:
+        client.get_database_client(DATABASE).read()
+
+    assert_refused(caught.value, cosmos.narrow, READ_METADATA, f"dbs/{DATABASE}")
+
+
+def test_not_data_actions_subtract_from_the_role(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    with items_as(cosmos, cosmos.no_delete) as items:
+        items.upsert_item({"id": "kept", "source": "rbac", "n": 1})
+        items.replace_item("kept", {"id": "kept", "source": "rbac", "n": 2})
+        with pytest.raises(CosmosHttpResponseError) as caught:
+            items.delete_item("kept", partition_key="rbac")
+
+    assert_refused(caught.value, cosmos.no_delete, item_action("delete"), f"{CONTAINER_RESOURCE}/docs/kept")
+    assert container.read_item("kept", partition_key="rbac")["n"] == 2
+
+
+def aad_headers(cosmos: LocalCosmos, identity: Identity, **extra: str) -> dict[str, str]:
+    token = cosmos.credential(identity).mint([COSMOS_SCOPE]).token
+    return {"authorization": f"type=aad&ver=1.0&sig={token}", **extra}
+
+
+CONTAINER_PATH = f"/dbs/{DATABASE}/colls/{CONTAINER}"
+
+
+@dataclass(frozen=True)
+class RawCase:
+    method: str
+    path: str
+    substatus: int  # 5301: refused for want of `action`; 5300: control plane only
+    action: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+RAW_REQUESTS: dict[str, RawCase] = {
+    "execute stored procedure": RawCase("POST", f"{CONTAINER_PATH}/sprocs/tally", 5301, EXECUTE_STORED_PROCEDURE),
+    "list conflicts": RawCase("GET", f"{CONTAINER_PATH}/conflicts", 5301, MANAGE_CONFLICTS),
+    "change feed": RawCase("GET", f"{CONTAINER_PATH}/docs", 5301, READ_CHANGE_FEED, {"a-im": "Incremental feed"}),
+    "create stored procedure": RawCase("POST", f"{CONTAINER_PATH}/sprocs", 5300),
+    "read user-defined functions": RawCase("GET", f"{CONTAINER_PATH}/udfs", 5300),
+    "read throughput": RawCase("GET", "/offers", 5300),
+}
+
+
+@pytest.mark.usefixtures("container")
+@pytest.mark.parametrize("case", RAW_REQUESTS.values(), ids=RAW_REQUESTS.keys())
+def test_requests_without_an_sdk_helper_need_their_documented_action(cosmos: LocalCosmos, case: RawCase) -> None:
+    headers = aad_headers(cosmos, cosmos.limited, **case.headers)
+    response = raw_request(cosmos, case.method, case.path, headers=headers, body=b"{}")
+
+    assert (response.status, response.headers["x-ms-substatus"]) == (403, str(case.substatus))
+    if case.substatus == 5301:
+        assert f"perform action [{case.action}] on resource" in response.body["message"]
+    else:
+        assert "cannot be authorized by AAD token in data plane" in response.body["message"]
+
+
+def test_authorizations_name_the_assignment_that_allowed_each_decision(
+    cosmos: LocalCosmos, container: ContainerProxy
+) -> None:
+    cleared = devstack(cosmos, "DELETE", "authorizations").body
+    container.read_item("seed", partition_key="github")
+    with items_as(cosmos, cosmos.reader) as items, pytest.raises(CosmosHttpResponseError):
+        items.delete_item("seed", partition_key="github")
+    decisions = devstack(cosmos, "GET", "authorizations").body["decisions"]
+
+    assert cleared == {"decisions": []}
+    assert {
+        "action": item_action("read"),
+        "scope": CONTAINER_SCOPE,
+        "principalId": cosmos.writer.object_id,
+        "allowed": True,
+        "role": "Cosmos DB Built-in Data Contributor",
+        "source": "test:writer-contributor",
+        "count": 1,
+    } in decisions
+    refused = [d for d in decisions if d["principalId"] == cosmos.reader.object_id and not d["allowed"]]
+    assert refused == [
+        {
+            "action": item_action("delete"),
+            "scope": CONTAINER_SCOPE,
+            "principalId": cosmos.reader.object_id,
+            "allowed": False,
+            "role": None,
+            "source": None,
+            "count": 1,
+        }
+    ]
+
+
+# --- the decision module itself, against infra_model.authorization -------------------------------
+
+
+def js_decisions(access: dict[str, Any], queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """cosmos-rbac.js's decisions for `queries`, computed by Node in one process."""
+    node = shutil.which("node")
+    assert node, "Node.js 20+ must be on PATH for the local Cosmos server"
+    script = (
+        "const { createRbac } = require(process.argv[1]);"
+        "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "const rbac = createRbac(input.access, { accountId: input.accountId });"
+        "const decide = q => rbac.decide(q.principalId, q.action, q.scope, { anyScopeBelow: q.anyScopeBelow });"
+        "process.stdout.write(JSON.stringify(input.queries.map(decide)));"
+    )
+    stdin = json.dumps({"access": access, "accountId": ACCOUNT_ID, "queries": queries})
+    result = subprocess.run(
+        [node, "-e", script, str(RBAC_MODULE)], input=stdin, capture_output=True, text=True, timeout=10, check=True
+    )
+    decisions: list[dict[str, Any]] = json.loads(result.stdout)
+    return decisions
+
+
+def test_node_decisions_match_infra_model_authorization() -> None:
+    first, second = "0f1e2d3c-aaaa-4bbb-8ccc-000000000001", "0f1e2d3c-aaaa-4bbb-8ccc-000000000002"
+    wildcard = RoleDefinition(
+        id="custom-wildcard", name="Wildcards", data_actions=(f"{_ACCOUNT_ACTIONS}/*/items/read", READ_METADATA.upper())
+    )
+    authorizer = Authorizer(
+        [
+            Assignment(first, wildcard, f"{ACCOUNT_ID}/dbs/{DATABASE}/", "case:wildcards-at-database"),
+            Assignment(first.upper(), ALL_BUT_DELETE, CONTAINER_SCOPE.upper(), "case:upper-case-container"),
+            Assignment(second, DATA_READER, ACCOUNT_ID.lower(), "case:reader-lower-case-account"),
+        ]
+    )
+    actions = [
+        READ_METADATA,
+        READ_METADATA.lower(),
+        READ_METADATA.replace(".", "X"),
+        item_action("read"),
+        item_action("read/more"),
+        item_action("delete"),
+        item_action("upsert"),
+        EXECUTE_QUERY,
+        READ_CHANGE_FEED,
+    ]
+    scopes = [
+        ACCOUNT_ID,
+        f"{ACCOUNT_ID}/dbs/{DATABASE}",
+        f"{ACCOUNT_ID}/dbs/{DATABASE}2",
+        f"{ACCOUNT_ID}/dbs/{DATABASE.upper()}/colls/{CONTAINER}/",
+        f"{CONTAINER_SCOPE}x",
+    ]
+    cases = [(p, a, s) for p in (first, second.upper(), "someone-else") for a in actions for s in scopes]
+    queries = [{"principalId": p, "action": a, "scope": s, "anyScopeBelow": False} for p, a, s in cases]
+
+    node = js_decisions(authorizer.to_json(), queries)
+    python = [authorizer.decide(p, a, s).as_json() for p, a, s in cases]
+
+    assert node == python
+    assert 0 < sum(d["allowed"] for d in python) < len(python)
+
+
+def test_assignments_outside_the_account_grant_no_data_access() -> None:
+    """Cosmos DB's RBAC knows only its own sqlRoleAssignments, which live within the account."""
+    principal = "0f1e2d3c-aaaa-4bbb-8ccc-000000000003"
+    access = Authorizer([Assignment(principal, DATA_CONTRIBUTOR, RESOURCE_GROUP_ID, "case:resource-group")]).to_json()
+    query = {"principalId": principal, "action": item_action("read"), "scope": CONTAINER_SCOPE, "anyScopeBelow": False}
+
+    assert Authorizer.from_json(access).decide(principal, item_action("read"), CONTAINER_SCOPE).allowed
+    assert js_decisions(access, [query])[0]["allowed"] is False
+
+
+def test_account_read_needs_read_metadata_anywhere_in_the_account() -> None:
+    """What every SDK reads first must work for a database- or container-scoped assignment."""
+    principal = "0f1e2d3c-aaaa-4bbb-8ccc-000000000004"
+    access = Authorizer([Assignment(principal, DATA_READER, CONTAINER_SCOPE, "case:container")]).to_json()
+    account_read = {"principalId": principal, "action": READ_METADATA, "scope": ACCOUNT_ID}
+
+    anywhere, strict, stranger = js_decisions(
+        access,
+        [
+            {**account_read, "anyScopeBelow": True},
+            {**account_read, "anyScopeBelow": False},
+            {**account_read, "principalId": "x", "anyScopeBelow": True},
+        ],
+    )
+
+    assert (anywhere["allowed"], anywhere["source"]) == (True, "case:container")
+    assert strict["allowed"] is False
+    assert stranger["allowed"] is False
 
 
 # --- dev routes: faults and stats -----------------------------------------------------------------
@@ -688,6 +1083,36 @@ def test_missing_option_exits_with_usage_error(cosmos: LocalCosmos) -> None:
     assert result.returncode == 2
     assert result.stdout == b""
     assert b"--issuer is required" in result.stderr
+
+
+BAD_ACCESS: dict[str, tuple[str, bytes, bytes]] = {
+    "account name instead of id": ("inbox-local", b"{}", b"--account-id must be an account's resource id"),
+    "access file not JSON": (ACCOUNT_ID, b"{not json", b"--access-file: "),
+    "no assignments list": (ACCOUNT_ID, b'{"roles": []}', b'a JSON object with an "assignments" list'),
+    "role without dataActions": (
+        ACCOUNT_ID,
+        json.dumps(
+            {"assignments": [{"principalId": "p", "scope": ACCOUNT_ID, "source": "s", "role": {"name": "r"}}]}
+        ).encode(),
+        b"assignments[0].role.dataActions must be a list of strings",
+    ),
+}
+
+
+@pytest.mark.parametrize(("account_id", "access", "complaint"), BAD_ACCESS.values(), ids=BAD_ACCESS.keys())
+def test_bad_account_id_or_access_file_exits_with_usage_error(
+    cosmos: LocalCosmos, tmp_path: Path, account_id: str, access: bytes, complaint: bytes
+) -> None:
+    access_file = tmp_path / "access.json"
+    access_file.write_bytes(access)
+    command = server_command(cosmos)
+    command[command.index("--account-id") + 1] = account_id
+    command[command.index("--access-file") + 1] = str(access_file)
+
+    result = subprocess.run(command, capture_output=True, timeout=EXIT_TIMEOUT_SECONDS, check=False)
+
+    assert (result.returncode, result.stdout) == (2, b"")
+    assert complaint in result.stderr
 
 
 def test_malformed_token_is_401_without_echoing_it(cosmos: LocalCosmos) -> None:
