@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack.local_deployment import IDENTITY_TYPES, INFRA_DIR
 from devstack.sign import signature_header
 from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, Ports, RunningStack, StackOptions, start_stack
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         extra_settings=dict(_setting(s) for s in args.setting),
         seed_file=args.seed,
         certs_dir=args.certs_dir,
+        infra_dir=args.infra_dir.resolve(),
+        identity=args.identity,
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
         host_echo=None if args.quiet else sys.stdout,
@@ -119,6 +122,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, default=ROOT / ".devstack", help="certificates, logs and env.json")
     up.add_argument("--certs-dir", type=Path, help="local CA and server certificate (default: STATE_DIR/certs)")
     up.add_argument("--sources", default=DEFAULT_SOURCES, help="WEBHOOK_SOURCES for the app")
+    up.add_argument("--infra-dir", type=Path, default=INFRA_DIR, help="the Bicep to serve (default: infra/)")
+    up.add_argument(
+        "--identity",
+        choices=sorted(IDENTITY_TYPES),
+        default="user",
+        help="the app's managed identity kind (main.bicep appIdentityType): user-assigned or system-assigned",
+    )
     up.add_argument("--seed", type=Path, default=ROOT / "devstack" / "keyvault-seed.json", help="Key Vault seed")
     up.add_argument(
         "--setting", action="append", default=[], metavar="NAME=VALUE", help="an extra app setting (repeatable)"

@@ -16,6 +16,8 @@ from azure.cosmos import PartitionKey
 from azure.cosmos.aio import CosmosClient
 from azure.storage.blob.aio import BlobServiceClient
 
+from infra_model.resources import CosmosContainer
+
 
 async def blob_containers(endpoint: str, *, account: str, key: str, names: Iterable[str], ca: Path) -> None:
     credential = {"account_name": account, "account_key": key}
@@ -25,11 +27,10 @@ async def blob_containers(endpoint: str, *, account: str, key: str, names: Itera
                 await service.create_container(name)
 
 
-async def cosmos_container(
-    endpoint: str, *, key: str, database: str, container: str, ttl_seconds: int, ca: Path
-) -> None:
+async def cosmos_container(endpoint: str, *, key: str, container: CosmosContainer, ca: Path) -> None:
+    (path,) = container.partition_key_paths  # the app's containers use one partition key path
     async with CosmosClient(endpoint, credential=key, connection_verify=str(ca)) as client:
-        db = await client.create_database_if_not_exists(database)
+        db = await client.create_database_if_not_exists(container.database)
         await db.create_container_if_not_exists(
-            container, partition_key=PartitionKey(path="/source"), default_ttl=ttl_seconds
+            container.name, partition_key=PartitionKey(path=path), default_ttl=container.default_ttl_seconds
         )

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from devstack import launchers, provision
+from devstack.blob_gateway import create_blob_gateway, storage_audiences
 from devstack.certs import CertPaths, ensure_certificates
 from devstack.children import Child, free_port
 from devstack.host_proxy import HostProxy
@@ -30,21 +31,12 @@ from devstack.identities import LocalIdentities
 from devstack.identity_endpoint import APP_SERVICE_PATH, create_identity_app
 from devstack.keyvault import SeedSecret, create_keyvault_app, load_seed
 from devstack.launchers import LOOPBACK
+from devstack.local_deployment import INFRA_DIR, LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
 from devstack.settings_files import EnvFile, write_env_file, write_local_settings
 from devstack.tokens import Tenant, TokenVerifier
 
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
-# Names the app sees. In Azure they come from Bicep (infra/); here the proxy resolves them.
-DATA_ACCOUNT = "inboxdata"
-HOST_ACCOUNT = "inboxhost"
-VAULT_HOST = "inbox-local.vault.azure.net"
-BLOB_HOST = f"{DATA_ACCOUNT}.blob.core.windows.net"
-COSMOS_HOST = "inbox-local.documents.azure.com"
-COSMOS_DATABASE = "inbox"
-COSMOS_CONTAINER = "events"
-BLOB_CONTAINERS = ("events", "digests")
-RETENTION_DAYS = 30
 DEFAULT_SOURCES = "github,demo"
 DEFAULT_HOST_PORT = 7071
 
@@ -70,6 +62,10 @@ class StackOptions:
     sources: str = DEFAULT_SOURCES
     seed_file: Path | None = None
     certs_dir: Path | None = None  # default: <state_dir>/certs
+    # The Bicep the stack serves (a copy with a grant removed shows what Azure would refuse), and the
+    # app identity kind it is deployed with (main.bicep's appIdentityType).
+    infra_dir: Path = INFRA_DIR
+    identity: str = "user"
     # App settings added to (or overriding) the stack's own, e.g. SECRET_CACHE_SECONDS for tests.
     extra_settings: Mapping[str, str] = field(default_factory=dict)
     write_local_settings: bool = True
@@ -107,7 +103,9 @@ class _Plan:
     certs: CertPaths
     tenant: Tenant
     people: LocalIdentities
+    local: LocalDeployment
     issuer_key: Path
+    access_file: Path
     log_dir: Path
     identity_header: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
@@ -125,7 +123,12 @@ class _Plan:
         issuer_key = state / "issuer-public.pem"
         issuer_key.write_bytes(tenant.public_key_pem())
         certs = ensure_certificates(options.certs_dir or state / "certs")
-        return cls(options, certs, tenant, LocalIdentities(), issuer_key, log_dir)
+        people = LocalIdentities()
+        local = deploy(
+            people, tenant.tenant_id, sources=options.sources, identity=options.identity, infra_dir=options.infra_dir
+        )
+        access_file = local.authorizer.write(state / "access.json")
+        return cls(options, certs, tenant, people, local, issuer_key, access_file, log_dir)
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,11 @@ class _Endpoints:
     token: int
     vault: int
     proxy: int
+    blob_gateway: int
     blob: int
     cosmos: int
     host_storage: tuple[int, int, int]
+    data_account: str
 
     @property
     def token_base(self) -> str:
@@ -147,7 +152,7 @@ class _Endpoints:
 
     @property
     def blob_direct(self) -> str:
-        return f"https://{LOOPBACK}:{self.blob}/{DATA_ACCOUNT}"
+        return f"https://{LOOPBACK}:{self.blob}/{self.data_account}"
 
     @property
     def cosmos_direct(self) -> str:
@@ -175,8 +180,8 @@ async def start_stack(options: StackOptions) -> RunningStack:
 
 
 async def _serve_in_process(plan: _Plan, running: RunningStack) -> _Endpoints:
-    """The token endpoint, the vault and the proxy; the Node services' ports are chosen here too."""
-    ports = plan.options.ports
+    """The token endpoint, the vault, the Blob gateway and the proxy; the Node services' ports are chosen here too."""
+    ports, resources = plan.options.ports, plan.local.resources
     identity_app = create_identity_app(
         tenant=plan.tenant, directory=plan.people.directory(), identity_header=plan.identity_header
     )
@@ -184,33 +189,48 @@ async def _serve_in_process(plan: _Plan, running: RunningStack) -> _Endpoints:
     vault_app = create_keyvault_app(
         verifier=TokenVerifier(plan.tenant.public_key_pem(), plan.tenant.issuer, {KEY_VAULT_RESOURCE}),
         tenant_id=plan.tenant.tenant_id,
-        roles=plan.people.keyvault_roles(),
+        authorizer=plan.local.authorizer,
+        vault_id=resources.vault.id,
         seed=_seed_secrets(plan.options),
     )
     vault_port = await _serve(vault_app, ports.keyvault, running, tls=plan.certs)
     blob_port, cosmos_port = ports.blob or free_port(), ports.cosmos or free_port()
+    account = resources.data_account
+    gateway = create_blob_gateway(
+        upstream=f"https://{LOOPBACK}:{blob_port}",
+        upstream_ca=plan.certs.ca,
+        verifier=TokenVerifier(plan.tenant.public_key_pem(), plan.tenant.issuer, storage_audiences(account.name)),
+        authorizer=plan.local.authorizer,
+        account_name=account.name,
+        account_id=account.id,
+        tenant_id=plan.tenant.tenant_id,
+    )
+    gateway_port = await _serve(gateway, 0, running, tls=plan.certs)
     proxy = HostProxy(
         {
-            f"{VAULT_HOST}:443": (LOOPBACK, vault_port),
-            f"{BLOB_HOST}:443": (LOOPBACK, blob_port),
-            f"{COSMOS_HOST}:443": (LOOPBACK, cosmos_port),
+            f"{resources.vault.host}:443": (LOOPBACK, vault_port),
+            f"{account.blob_host}:443": (LOOPBACK, gateway_port),
+            f"{resources.cosmos.host}:443": (LOOPBACK, cosmos_port),
         }
     )
     running.proxies.append(proxy)
     proxy_port = await proxy.start(LOOPBACK, ports.proxy)
     first = ports.host_storage
     host_ports = (first, first + 1, first + 2) if first else (free_port(), free_port(), free_port())
-    return _Endpoints(token_port, vault_port, proxy_port, blob_port, cosmos_port, host_ports)
+    return _Endpoints(
+        token_port, vault_port, proxy_port, gateway_port, blob_port, cosmos_port, host_ports, account.name
+    )
 
 
 async def _start_services(plan: _Plan, endpoints: _Endpoints, running: RunningStack) -> None:
     """Both Azurites and Cosmos, in parallel; any that started is stopped if another fails."""
+    resources = plan.local.resources
     starts: list[Coroutine[Any, Any, Child]] = [
         launchers.start_data_azurite(
-            endpoints.blob, account=DATA_ACCOUNT, key=plan.data_key, certs=plan.certs, log_dir=plan.log_dir
+            endpoints.blob, account=endpoints.data_account, key=plan.data_key, certs=plan.certs, log_dir=plan.log_dir
         ),
         launchers.start_host_azurite(
-            endpoints.host_storage, account=HOST_ACCOUNT, key=plan.host_key, log_dir=plan.log_dir
+            endpoints.host_storage, account=plan.local.host_storage_account, key=plan.host_key, log_dir=plan.log_dir
         ),
         launchers.start_cosmos(
             endpoints.cosmos,
@@ -218,8 +238,9 @@ async def _start_services(plan: _Plan, endpoints: _Endpoints, running: RunningSt
             certs=plan.certs,
             issuer=plan.tenant.issuer,
             issuer_key=plan.issuer_key,
-            account_host=COSMOS_HOST,
-            contributors=plan.people.data_contributors(),
+            account_host=resources.cosmos.host,
+            access_file=plan.access_file,
+            account_id=resources.cosmos.id,
             log_dir=plan.log_dir,
         ),
     ]
@@ -232,33 +253,29 @@ async def _start_services(plan: _Plan, endpoints: _Endpoints, running: RunningSt
 
 async def _provision(plan: _Plan, endpoints: _Endpoints) -> None:
     """What Bicep creates in Azure, over the direct addresses, with the keys only the stack knows."""
+    resources = plan.local.resources
     await provision.blob_containers(
-        endpoints.blob_direct, account=DATA_ACCOUNT, key=plan.data_key, names=BLOB_CONTAINERS, ca=plan.certs.ca
-    )
-    await provision.cosmos_container(
-        endpoints.cosmos_direct,
-        key=plan.cosmos_key,
-        database=COSMOS_DATABASE,
-        container=COSMOS_CONTAINER,
-        ttl_seconds=RETENTION_DAYS * 86400,
+        endpoints.blob_direct,
+        account=endpoints.data_account,
+        key=plan.data_key,
+        names=resources.data_account.containers,
         ca=plan.certs.ca,
     )
+    for container in resources.cosmos.containers:
+        await provision.cosmos_container(
+            endpoints.cosmos_direct, key=plan.cosmos_key, container=container, ca=plan.certs.ca
+        )
 
 
 def _app_settings(plan: _Plan, endpoints: _Endpoints) -> dict[str, str]:
     return {
+        # What Core Tools needs locally (Flex Consumption rejects it in Azure), and the host's own storage.
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": launchers.host_storage_connection(
-            endpoints.host_storage, account=HOST_ACCOUNT, key=plan.host_key
+            endpoints.host_storage, account=plan.local.host_storage_account, key=plan.host_key
         ),
-        "AZURE_CLIENT_ID": plan.people.app.client_id,
-        "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
-        "AZURE_KEY_VAULT_ENDPOINT": f"https://{VAULT_HOST}/",
-        "AZURE_STORAGE_BLOB_ENDPOINT": f"https://{BLOB_HOST}",
-        "AZURE_COSMOS_ENDPOINT": f"https://{COSMOS_HOST}:443/",
-        "COSMOS_DATABASE": COSMOS_DATABASE,
-        "COSMOS_CONTAINER": COSMOS_CONTAINER,
-        "WEBHOOK_SOURCES": plan.options.sources,
+        # The site's app settings, as infra/ deploys them.
+        **plan.local.app_settings(),
         # Local only: where the managed-identity credential gets tokens, which CA to trust, and the
         # proxy that maps the Azure host names above to the local services. Azure needs none of these.
         "IDENTITY_ENDPOINT": f"{endpoints.token_base}{APP_SERVICE_PATH}",
@@ -309,6 +326,18 @@ def _describe(
             "cosmosDirectUrl": endpoints.cosmos_direct,
             "keyvaultFaultsUrl": f"{endpoints.vault_direct}/_devstack/faults",
             "cosmosFaultsUrl": f"https://{LOOPBACK}:{endpoints.cosmos}/_devstack/faults",
+            # What each service decided, per principal, action and scope, and which assignment allowed it.
+            "authorizationsUrls": {
+                "keyvault": f"{endpoints.vault_direct}/_devstack/authorizations",
+                "blob": f"https://{LOOPBACK}:{endpoints.blob_gateway}/_devstack/authorizations",
+                "cosmos": f"https://{LOOPBACK}:{endpoints.cosmos}/_devstack/authorizations",
+            },
+            "accessFile": str(plan.access_file),
+            "resourceIds": {
+                "vault": plan.local.resources.vault.id,
+                "dataAccount": plan.local.resources.data_account.id,
+                "cosmos": plan.local.resources.cosmos.id,
+            },
             "caCert": str(plan.certs.ca),
             "logDir": str(plan.log_dir),
             "pids": {"stack": os.getpid(), **{c.name: c.pid for c in running.children}},

@@ -123,6 +123,12 @@ class StackInfo:
     def keyvault_counts(self) -> dict[str, int]:
         return dict(_http_json(self.env.keyvault_stats_url, ca=self.env.devstack["caCert"]))
 
+    def authorizations(self) -> dict[str, list[dict[str, Any]]]:
+        """Every RBAC decision each service made so far (Decision.as_json() with a count), by service."""
+        urls: dict[str, str] = self.env.devstack["authorizationsUrls"]
+        ca = self.env.devstack["caCert"]
+        return {service: list(_http_json(url, ca=ca)["decisions"]) for service, url in urls.items()}
+
     def pids(self) -> dict[str, int]:
         return dict(self.env.devstack["pids"])
 

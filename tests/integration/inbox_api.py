@@ -75,9 +75,17 @@ class Inbox:
     # --- looking behind the app as the developer -------------------------------------------------
 
     @property
+    def _proxies(self) -> dict[str, str]:
+        # Explicit, not from the environment: every stack serves the same Azure host names.
+        return {"https": self.stack.settings["HTTPS_PROXY"]}
+
+    @property
     def vault(self) -> SecretClient:
         return SecretClient(
-            self.stack.settings["AZURE_KEY_VAULT_ENDPOINT"], self.credential, connection_verify=self.stack.ca
+            self.stack.settings["AZURE_KEY_VAULT_ENDPOINT"],
+            self.credential,
+            connection_verify=self.stack.ca,
+            proxies=self._proxies,
         )
 
     def secret(self, source: str) -> str:
@@ -87,14 +95,19 @@ class Inbox:
 
     def container(self, name: str) -> ContainerClient:
         service = BlobServiceClient(
-            self.stack.settings["AZURE_STORAGE_BLOB_ENDPOINT"], self.credential, connection_verify=self.stack.ca
+            self.stack.settings["AZURE_STORAGE_BLOB_ENDPOINT"],
+            self.credential,
+            connection_verify=self.stack.ca,
+            proxies=self._proxies,
         )
         return service.get_container_client(name)
 
     @property
     def index(self) -> ContainerProxy:
         s = self.stack.settings
-        client = CosmosClient(s["AZURE_COSMOS_ENDPOINT"], self.credential, connection_verify=self.stack.ca)
+        client = CosmosClient(
+            s["AZURE_COSMOS_ENDPOINT"], self.credential, connection_verify=self.stack.ca, proxies=self._proxies
+        )
         return client.get_database_client(s["COSMOS_DATABASE"]).get_container_client(s["COSMOS_CONTAINER"])
 
     def records(self, source: str, event_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,91 @@
+"""infra/ deployed to the local tenant: the names, settings and grants the stack serves.
+
+`azd up` runs main.bicep with the azd environment's values; the stack evaluates the same file with a
+local environment (infra_model.deployment) and serves what comes out: the vault, account and Cosmos
+DB names, the containers, the app settings of the site, and every role assignment, enforced per
+data action by the three local services. Nothing here names a resource or a role.
+
+The local identities stand in for what Azure creates: the user-assigned identity resource is the
+local "app" identity, the site's system identity the local "system" one, and the deploying
+developer (`principalId`) the local "developer".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devstack.identities import LocalIdentities
+from infra_model import access, deployment
+from infra_model.authorization import Authorizer
+from infra_model.deployment import Context, Deferred, Deployment, Principal
+from infra_model.resources import AppResources, app_resources
+
+INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+# The local environment's values for main.bicep's parameters that azd would supply.
+ENVIRONMENT_NAME = "local"
+LOCATION = "local"
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"  # a subscription only the local tenant has
+IDENTITY_TYPES = {"user": "UserAssigned", "system": "SystemAssigned"}
+
+# App settings of the site that the Functions host consumes itself (its own storage and telemetry).
+# Locally the host gets a plain Azurite instead, and Application Insights does not exist.
+HOST_PLATFORM_SETTINGS = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    deployment: Deployment
+    resources: AppResources
+    authorizer: Authorizer
+    host_storage_account: str
+
+    def app_settings(self) -> dict[str, str]:
+        """The site's app settings, minus those the Functions host itself consumes."""
+        settings: dict[str, str] = {}
+        for name, value in self.resources.settings.items():
+            if name.startswith(HOST_PLATFORM_SETTINGS):
+                continue
+            if isinstance(value, Deferred):
+                raise ValueError(f"app setting {name} is {value}: the local stack cannot serve it")
+            settings[name] = str(value)
+        return settings
+
+
+def deploy(
+    people: LocalIdentities,
+    tenant_id: str,
+    *,
+    sources: str,
+    identity: str = "user",
+    infra_dir: Path = INFRA_DIR,
+) -> LocalDeployment:
+    parameters: Mapping[str, Any] = {
+        "environmentName": ENVIRONMENT_NAME,
+        "location": LOCATION,
+        "principalId": people.developer.object_id,
+        "webhookSources": sources,
+        "appIdentityType": IDENTITY_TYPES[identity],
+    }
+    context = Context(SUBSCRIPTION_ID, tenant_id, lambda _id, kind: _principal(people, kind, tenant_id))
+    evaluated = deployment.load(infra_dir, parameters, context)
+    resources = app_resources(evaluated)
+    return LocalDeployment(
+        deployment=evaluated,
+        resources=resources,
+        authorizer=access.authorizer(evaluated),
+        host_storage_account=_host_storage_account(resources),
+    )
+
+
+def _principal(people: LocalIdentities, kind: str, tenant_id: str) -> Principal:
+    identity = people.app if kind == "user" else people.system
+    return Principal(identity.object_id, identity.client_id, tenant_id)
+
+
+def _host_storage_account(resources: AppResources) -> str:
+    """The account the site's AzureWebJobsStorage__blobServiceUri names: the local host's own storage."""
+    uri = str(resources.settings["AzureWebJobsStorage__blobServiceUri"])
+    return uri.split("//", 1)[-1].split(".", 1)[0]

@@ -1,0 +1,165 @@
+"""The local services enforce what infra/ grants: "works locally, 403 in Azure" fails here first.
+
+Each mutation starts a stack from a copy of infra/ with one grant removed or narrowed and shows the
+app failing the way it would in Azure: a 503 naming the dependency (never a 500), and a diagnostics
+check that names the refused data action, the role infra/ grants it with, and the command. The
+unchanged infra/ is checked from the other side: every call the app made on the session's stack was
+allowed by an assignment the model found, and for nothing the code does not declare.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.testing import StackInfo
+from inbox import permissions
+from infra_model.syntax import BicepFile
+from tests.infra.conftest import copy_infra, drop_resource, replace_text
+from tests.integration.conftest import StartStack, inbox_for
+from tests.integration.inbox_api import Inbox, assert_problem, new_id
+
+ACCESS = Path("modules") / "access.bicep"
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+
+
+def narrow_to_reader(root: Path) -> None:
+    """The events container's Blob Data Contributor becomes Blob Data Reader, in that one resource."""
+    path = root / ACCESS
+    file = BicepFile(path)
+    body = file.resources["appEventsContributor"].body
+    role = body.text or b""
+    narrowed = role.replace(
+        b"'Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataContributor",
+        f"'Microsoft.Authorization/roleDefinitions', '{BLOB_DATA_READER}'".encode(),
+    )
+    assert narrowed != role
+    path.write_bytes(file.source[: body.start_byte] + narrowed + file.source[body.end_byte :])
+
+
+def without_query(root: Path) -> None:
+    replace_text(root / ACCESS, "'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery'\n", "")
+
+
+MUTATIONS: dict[str, Callable[[Path], None]] = {
+    "digests-role-removed": lambda root: drop_resource(root / ACCESS, "appDigestsContributor"),
+    "query-not-in-cosmos-role": without_query,
+    "secrets-user-removed": lambda root: drop_resource(root / ACCESS, "appSecretsUser"),
+    "events-role-narrowed-to-reader": narrow_to_reader,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MUTATIONS))
+def mutated(request: pytest.FixtureRequest, start_stack: StartStack, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = copy_infra(tmp_path_factory.mktemp("infra") / "infra")
+    MUTATIONS[request.param](root)
+    return request.param, inbox_for(start_stack("--infra-dir", str(root)))
+
+
+def check(inbox: Inbox, name: str) -> dict[str, Any]:
+    response = inbox.get("diagnostics", key="master")
+    assert response.status_code == 503, response.text
+    (found,) = [c for c in response.json()["checks"] if c["name"] == name]
+    assert found["ok"] is False and found["status"] == 403
+    return dict(found)
+
+
+def test_a_missing_grant_fails_as_in_azure(mutated: tuple[str, Inbox]) -> None:
+    mutation, inbox = mutated
+    if mutation == "secrets-user-removed":
+        body = assert_problem(inbox.deliver("github", b"{}", event_id=new_id()), 503, "dependency-unavailable")
+        assert body["dependency"] == "keyvault"
+        refused, expected = check(inbox, "keyvault"), permissions.LIST_SECRET_VERSIONS
+    elif mutation == "events-role-narrowed-to-reader":
+        body = assert_problem(inbox.deliver("github", b"{}", event_id=new_id()), 503, "dependency-unavailable")
+        assert body["dependency"] == "blob"
+        refused, expected = check(inbox, "blob"), permissions.ARCHIVE_PAYLOAD
+    elif mutation == "query-not-in-cosmos-role":
+        assert inbox.deliver("github", b"{}", event_id=new_id()).status_code == 202  # create is still granted
+        body = assert_problem(inbox.get("webhooks/github/events"), 503, "dependency-unavailable")
+        assert body["dependency"] == "cosmos"
+        refused, expected = check(inbox, "cosmos"), permissions.QUERY_EVENTS
+    else:
+        assert inbox.run_timer("daily_digest").json()["status"] == "Failed"
+        assert "403" in host_log(inbox.stack)
+        refused, expected = check(inbox, "blob"), permissions.WRITE_DIGEST
+    assert refused["action"] == expected.action
+    assert expected.action in refused["hint"]
+    assert "az " in refused["hint"]
+
+
+def test_hints_name_the_role_and_scope_infra_grants(mutated: tuple[str, Inbox]) -> None:
+    mutation, inbox = mutated
+    expected = {
+        "secrets-user-removed": ("keyvault", "'Key Vault Secrets User' at vault scope"),
+        "events-role-narrowed-to-reader": ("blob", "'Storage Blob Data Contributor' at container scope"),
+        "query-not-in-cosmos-role": ("cosmos", "at container scope"),
+        "digests-role-removed": ("blob", "'Storage Blob Data Contributor' at container scope"),
+    }[mutation]
+    refused = check(inbox, expected[0])
+    assert expected[1] in refused["hint"]
+    assert inbox.stack.object_id("app") in refused["hint"]
+
+
+def host_log(stack: StackInfo) -> str:
+    return (Path(stack.env.devstack["logDir"]) / "functions.log").read_text(errors="replace")
+
+
+# ---- the unchanged infra/: every call allowed by an assignment the model found -------------------
+
+
+def test_every_call_the_app_makes_is_one_infra_grants(inbox: Inbox) -> None:
+    event_id = new_id()
+    assert inbox.deliver("github", b'{"zen": "audit"}', event_id=event_id).status_code == 202
+    assert inbox.get(f"webhooks/github/events/{event_id}").status_code == 200
+    assert inbox.get(f"webhooks/github/events/{event_id}/payload").status_code == 200
+    assert inbox.get("webhooks/github/events").status_code == 200
+    assert inbox.run_timer("daily_digest").json()["status"] == "Succeeded"
+    assert inbox.get("diagnostics", key="master").status_code == 200
+
+    app = inbox.stack.object_id("app")
+    model = json.loads(Path(inbox.stack.env.devstack["accessFile"]).read_text())["assignments"]
+    sources = {a["source"] for a in model if a["principalId"] == app}
+    declared = {need.action.lower() for need in permissions.NEEDS}
+    used: set[str] = set()
+    for service, decisions in inbox.stack.authorizations().items():
+        mine = [d for d in decisions if d["principalId"].lower() == app.lower()]
+        assert mine, f"{service}: the app made no call the service authorised"
+        for decision in mine:
+            assert decision["allowed"], f"{service} refused the app {decision['action']} on {decision['scope']}"
+            assert decision["source"] in sources
+            used.add(decision["action"].lower())
+    assert used <= declared, f"the code performs undeclared actions: {sorted(used - declared)}"
+    assert used == declared, f"declared but never performed: {sorted(declared - used)}"
+
+
+# ---- the system-assigned identity, with the app code unchanged --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def system_inbox(start_stack: StartStack) -> Iterator[Inbox]:
+    yield inbox_for(start_stack("--identity", "system"))
+
+
+def test_the_app_runs_as_its_system_assigned_identity(system_inbox: Inbox) -> None:
+    stack = system_inbox.stack
+    assert "AZURE_CLIENT_ID" not in stack.settings
+    event_id = new_id()
+    assert system_inbox.deliver("github", b'{"kind": "system"}', event_id=event_id).status_code == 202
+    listed = system_inbox.get("webhooks/github/events").json()["items"]
+    assert event_id in {item["id"] for item in listed}
+    report = system_inbox.get("diagnostics", key="master").json()
+    assert report["identity"]["kind"] == "system"
+    assert report["identity"]["principalId"] == stack.object_id("system")
+    assert all(c["ok"] for c in report["checks"]), report["checks"]
+
+
+def test_the_user_assigned_identity_holds_no_role_in_system_mode(system_inbox: Inbox) -> None:
+    model = json.loads(Path(system_inbox.stack.env.devstack["accessFile"]).read_text())["assignments"]
+    holders = {a["principalId"] for a in model}
+    assert system_inbox.stack.object_id("system") in holders
+    assert system_inbox.stack.object_id("app") not in holders
