@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -48,3 +48,21 @@ def identity_env(devstack: StackInfo, monkeypatch: pytest.MonkeyPatch) -> StackI
     for name, value in devstack.network_environment().items():
         monkeypatch.setenv(name, value)
     return devstack
+
+
+StartStack = Callable[..., StackInfo]
+
+
+@pytest.fixture(scope="module")
+def start_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartStack]:
+    """start_stack('--infra-dir', path, ...): another stack besides the session's, stopped with the module."""
+    started: list[StackProcess] = []
+
+    def start(*args: str) -> StackInfo:
+        process = StackProcess(tmp_path_factory.mktemp("stack"), ["--certs-dir", str(CERTS.folder), *args])
+        started.append(process)
+        return process.wait_ready()
+
+    yield start
+    for process in started:
+        process.stop()

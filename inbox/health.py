@@ -78,12 +78,14 @@ async def diagnostics(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def keyvault_steps(clients: Clients, settings: Settings) -> list[Step]:
+    # A secret not set yet is a 404 (or an empty list), which Key Vault answers only to a caller it
+    # authorised: the role works, whether or not the source's secret exists yet.
     async def list_versions(name: str) -> None:
-        async for _ in clients.secrets.list_properties_of_secret_versions(name):
-            break
+        with contextlib.suppress(ResourceNotFoundError):
+            async for _ in clients.secrets.list_properties_of_secret_versions(name):
+                break
 
     async def read_latest(name: str) -> None:
-        # A secret not set yet is a 404, which Key Vault answers only to a caller it authorised.
         with contextlib.suppress(ResourceNotFoundError):
             await clients.secrets.get_secret(name)
 

@@ -9,8 +9,9 @@ Cosmos DB for NoSQL data plane security reference"
 .../cosmos-db/nosql/). Custom Cosmos DB roles are not listed here: they are `sqlRoleDefinitions` in
 the Bicep, and the deployment model reads them from there.
 
-Only roles infra/ may use are listed; an assignment of any other role is an error of the model,
-not a silent "allow nothing", so adding a role to the Bicep means adding its definition here.
+Only roles infra/ uses are listed, plus the two Readers that the enforcement tests narrow grants to.
+An assignment of any other role is an error of the model, not a silent "allow nothing", so adding a
+role to the Bicep means adding its definition here.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import signal
 import ssl
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_env_file_has_the_documented_shape(devstack: StackInfo) -> None:
     assert document.host_url.startswith("http://127.0.0.1:")
     assert document.settings["AZURE_TOKEN_CREDENTIALS"] == "ManagedIdentityCredential"
     assert document.settings["AZURE_KEY_VAULT_ENDPOINT"].endswith(".vault.azure.net/")
-    assert document.settings["AZURE_STORAGE_BLOB_ENDPOINT"].endswith(".blob.core.windows.net")
+    assert document.settings["AZURE_STORAGE_BLOB_ENDPOINT"].endswith(".blob.core.windows.net/")
     assert ".documents.azure.com" in document.settings["AZURE_COSMOS_ENDPOINT"]
     assert Path(document.ca_bundle).read_text().count("BEGIN CERTIFICATE") > 1  # public CAs + the local one
 
@@ -108,11 +109,12 @@ async def test_proxy_only_tunnels_to_the_local_services() -> None:
 async def test_proxy_tunnels_tls_to_the_vault(devstack: StackInfo) -> None:
     proxy_port = int(devstack.settings["HTTPS_PROXY"].rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port)
-    writer.write(b"CONNECT inbox-local.vault.azure.net:443 HTTP/1.1\r\n\r\n")
+    vault = str(urlsplit(devstack.settings["AZURE_KEY_VAULT_ENDPOINT"]).hostname)
+    writer.write(f"CONNECT {vault}:443 HTTP/1.1\r\n\r\n".encode())
     assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
     context = ssl.create_default_context(cafile=devstack.ca)
-    await writer.start_tls(context, server_hostname="inbox-local.vault.azure.net")
-    writer.write(b"GET /secrets?api-version=2025-07-01 HTTP/1.1\r\nHost: inbox-local.vault.azure.net\r\n\r\n")
+    await writer.start_tls(context, server_hostname=vault)
+    writer.write(f"GET /secrets?api-version=2025-07-01 HTTP/1.1\r\nHost: {vault}\r\n\r\n".encode())
     status = await reader.readline()
     writer.close()
     assert status.startswith(b"HTTP/1.1 401")  # the vault's challenge, over TLS the client verified

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from azure.core.credentials import TokenCredential
 from azure.cosmos import ContainerProxy, CosmosClient
-from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
@@ -28,7 +28,7 @@ KeyKind = str  # "function", "master" or "none"
 @dataclass
 class Inbox:
     stack: StackInfo
-    credential: ManagedIdentityCredential
+    credential: TokenCredential
     http: requests.Session = field(default_factory=requests.Session)
 
     def url(self, path: str) -> str:

@@ -13,6 +13,7 @@ import requests
 
 from devstack.children import free_port
 from devstack.testing import ROOT, StackInfo
+from inbox import permissions
 from inbox.signing import sign
 from tests.integration.inbox_api import Inbox
 
@@ -71,15 +72,24 @@ def test_refused_roles_come_with_the_command_that_grants_them(roleless_host: str
     outsider = devstack.object_id("outsider")
     assert report["identity"]["principalId"] == outsider
     checks = {c["name"]: c for c in report["checks"]}
-    assert checks["keyvault"]["status"] == 403
-    assert "Key Vault Secrets User" in checks["keyvault"]["hint"]
-    assert f"--assignee {outsider}" in checks["keyvault"]["hint"]
-    assert checks["cosmos"]["status"] == 403
-    assert "sql role assignment create" in checks["cosmos"]["hint"]
-    assert "00000000-0000-0000-0000-000000000002" in checks["cosmos"]["hint"]
-    assert "/dbs/inbox" in checks["cosmos"]["hint"]
-    # Azurite enforces no RBAC, so the blob check passes for any valid token (a limit of the emulator).
-    assert checks["blob"]["ok"] is True
+    # Each check stops at the first data action the code needs, and names it and its grant in infra/.
+    expected = {
+        "keyvault": (permissions.LIST_SECRET_VERSIONS, "'Key Vault Secrets User' at vault scope", "az role"),
+        "blob": (permissions.ARCHIVE_PAYLOAD, "'Storage Blob Data Contributor' at container scope", "az role"),
+        "cosmos": (permissions.READ_INDEX_METADATA, "at container scope", "az cosmosdb sql role assignment"),
+    }
+    for name, (need, grant, command) in expected.items():
+        assert checks[name]["status"] == 403, checks[name]
+        assert checks[name]["action"] == need.action
+        hint = checks[name]["hint"]
+        assert need.action in hint
+        assert grant in hint
+        assert command in hint
+        assert outsider in hint
+    settings = devstack.settings
+    assert (
+        f"--scope /dbs/{settings['COSMOS_DATABASE']}/colls/{settings['COSMOS_CONTAINER']}" in checks["cosmos"]["hint"]
+    )
     text = response.text
     assert "eyJ" not in text  # no JWT
     assert devstack.settings["IDENTITY_HEADER"] not in text

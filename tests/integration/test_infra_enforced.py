@@ -10,17 +10,18 @@ allowed by an assignment the model found, and for nothing the code does not decl
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
 from inbox import permissions
 from infra_model.syntax import BicepFile
 from tests.infra.conftest import copy_infra, drop_resource, replace_text
-from tests.integration.conftest import StartStack, inbox_for
+from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
 
 ACCESS = Path("modules") / "access.bicep"
@@ -64,7 +65,8 @@ def check(inbox: Inbox, name: str) -> dict[str, Any]:
     response = inbox.get("diagnostics", key="master")
     assert response.status_code == 503, response.text
     (found,) = [c for c in response.json()["checks"] if c["name"] == name]
-    assert found["ok"] is False and found["status"] == 403
+    assert found["ok"] is False
+    assert found["status"] == 403
     return dict(found)
 
 
@@ -141,8 +143,8 @@ def test_every_call_the_app_makes_is_one_infra_grants(inbox: Inbox) -> None:
 
 
 @pytest.fixture(scope="module")
-def system_inbox(start_stack: StartStack) -> Iterator[Inbox]:
-    yield inbox_for(start_stack("--identity", "system"))
+def system_inbox(start_stack: StartStack) -> Inbox:
+    return inbox_for(start_stack("--identity", "system"))
 
 
 def test_the_app_runs_as_its_system_assigned_identity(system_inbox: Inbox) -> None:
