@@ -19,13 +19,14 @@ import pytest
 from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
 from inbox import permissions
+from infra_model.roles import BUILT_IN_ROLES
 from infra_model.syntax import BicepFile
 from tests.infra.conftest import copy_infra, drop_resource, replace_text
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
 
 ACCESS = Path("modules") / "access.bicep"
-BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+BLOB_DATA_READER = next(role.id for role in BUILT_IN_ROLES if role.name == "Storage Blob Data Reader")
 
 
 def narrow_to_reader(root: Path) -> None:
