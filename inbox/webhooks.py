@@ -42,6 +42,7 @@ DEFAULT_EVENT_TYPE = "unknown"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+LIMIT_DIGITS = re.compile(r"[0-9]{1,3}")
 
 
 @bp.route(route="webhooks/{source}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -141,13 +142,17 @@ def _instant(params: Mapping[str, str], name: str) -> str | None:
         raise bad_request(f"{name} must be an ISO-8601 date or time, e.g. 2026-11-21T00:00:00Z") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)  # a bare time is read as UTC, like the stored ones
-    return utc_timestamp(moment)
+    try:
+        return utc_timestamp(moment)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 lies past the last representable UTC instant
+        raise bad_request(f"{name} is out of range once converted to UTC") from None
 
 
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() is also true for '²' and '٣', which int() rejects or reads as 3.
+    if not LIMIT_DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
