@@ -1,7 +1,7 @@
 """The stack's name service: a loopback HTTPS proxy that gives each local service its Azure host name.
 
-The app is configured with Azure-shaped endpoints (`https://inbox-local.vault.azure.net`,
-`https://inboxdata.blob.core.windows.net`, `https://inbox-local.documents.azure.com`) and
+The app is configured with the Azure endpoints infra/ gives it (`https://kv-<token>.vault.azure.net`,
+`https://stdata<token>.blob.core.windows.net`, `https://cosmos-<token>.documents.azure.com`) and
 `HTTPS_PROXY` pointing here. Each SDK opens a CONNECT tunnel to `<host>:443`, which this proxy joins to
 the local service; TLS runs end to end between the client and the service, whose certificate (from the
 local CA) names those hosts. Why not 127.0.0.1 URLs:

@@ -20,7 +20,7 @@ from typing import Any
 from devstack.identities import LocalIdentities
 from infra_model import access, deployment
 from infra_model.authorization import Authorizer
-from infra_model.deployment import Context, Deferred, Deployment, Principal
+from infra_model.deployment import Context, Deferred, Principal
 from infra_model.resources import AppResources, app_resources
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
@@ -37,10 +37,8 @@ HOST_PLATFORM_SETTINGS = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
 
 @dataclass(frozen=True)
 class LocalDeployment:
-    deployment: Deployment
     resources: AppResources
     authorizer: Authorizer
-    host_storage_account: str
 
     def app_settings(self) -> dict[str, str]:
         """The site's app settings, minus those the Functions host itself consumes."""
@@ -72,20 +70,27 @@ def deploy(
     context = Context(SUBSCRIPTION_ID, tenant_id, lambda _id, kind: _principal(people, kind, tenant_id))
     evaluated = deployment.load(infra_dir, parameters, context)
     resources = app_resources(evaluated)
-    return LocalDeployment(
-        deployment=evaluated,
-        resources=resources,
-        authorizer=access.authorizer(evaluated),
-        host_storage_account=_host_storage_account(resources),
-    )
+    _check_servable(resources)
+    return LocalDeployment(resources=resources, authorizer=access.authorizer(evaluated))
+
+
+def _check_servable(resources: AppResources) -> None:
+    """The local services emulate accounts as infra/ declares them: keys and anonymous access off.
+
+    A Bicep change that turns either on would make Azure accept requests the stack refuses, so the
+    stack says so instead of silently serving something else.
+    """
+    account, cosmos = resources.data_account, resources.cosmos
+    unsupported = [
+        f"{account.name} allows shared keys (allowSharedKeyAccess)" if account.shared_key_access else "",
+        f"{account.name} allows anonymous blob access (allowBlobPublicAccess)" if account.public_blob_access else "",
+        f"{cosmos.name} allows keys (disableLocalAuth is not true)" if not cosmos.local_auth_disabled else "",
+    ]
+    found = [problem for problem in unsupported if problem]
+    if found:
+        raise ValueError("the local stack serves only key-less accounts, but " + "; ".join(found))
 
 
 def _principal(people: LocalIdentities, kind: str, tenant_id: str) -> Principal:
     identity = people.app if kind == "user" else people.system
     return Principal(identity.object_id, identity.client_id, tenant_id)
-
-
-def _host_storage_account(resources: AppResources) -> str:
-    """The account the site's AzureWebJobsStorage__blobServiceUri names: the local host's own storage."""
-    uri = str(resources.settings["AzureWebJobsStorage__blobServiceUri"])
-    return uri.split("//", 1)[-1].split(".", 1)[0]

@@ -230,7 +230,10 @@ async def _start_services(plan: _Plan, endpoints: _Endpoints, running: RunningSt
             endpoints.blob, account=endpoints.data_account, key=plan.data_key, certs=plan.certs, log_dir=plan.log_dir
         ),
         launchers.start_host_azurite(
-            endpoints.host_storage, account=plan.local.host_storage_account, key=plan.host_key, log_dir=plan.log_dir
+            endpoints.host_storage,
+            account=plan.local.resources.host_account.name,
+            key=plan.host_key,
+            log_dir=plan.log_dir,
         ),
         launchers.start_cosmos(
             endpoints.cosmos,
@@ -272,7 +275,7 @@ def _app_settings(plan: _Plan, endpoints: _Endpoints) -> dict[str, str]:
         # What Core Tools needs locally (Flex Consumption rejects it in Azure), and the host's own storage.
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsStorage": launchers.host_storage_connection(
-            endpoints.host_storage, account=plan.local.host_storage_account, key=plan.host_key
+            endpoints.host_storage, account=plan.local.resources.host_account.name, key=plan.host_key
         ),
         # The site's app settings, as infra/ deploys them.
         **plan.local.app_settings(),

@@ -7,6 +7,7 @@ half (a PEM file for the Node-based Cosmos server).
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Collection, Mapping
@@ -102,11 +103,21 @@ class TokenVerifier:
     issuer: str
     audiences: Collection[str]
 
+    # Parsed once: every request to the local services verifies a token, and loading a PEM key costs
+    # more than the signature check itself.
+    @functools.cached_property
+    def _public_key(self) -> Any:
+        return serialization.load_pem_public_key(self.public_key_pem)
+
+    @functools.cached_property
+    def _accepted_audiences(self) -> frozenset[str]:
+        return frozenset(normalise_audience(a) for a in self.audiences)
+
     def verify(self, token: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.public_key_pem,
+                self._public_key,
                 algorithms=[ALGORITHM],
                 options={"verify_aud": False, "require": ["exp", "nbf", "iat", "iss", "aud", "oid"]},
                 leeway=CLOCK_SKEW_SECONDS,
@@ -119,7 +130,7 @@ class TokenVerifier:
             raise TokenError(f"the token is malformed ({type(exc).__name__})") from exc
         if claims["iss"] != self.issuer:
             raise TokenError("the token issuer is not trusted")
-        if normalise_audience(claims["aud"]) not in {normalise_audience(a) for a in self.audiences}:
+        if normalise_audience(claims["aud"]) not in self._accepted_audiences:
             raise TokenError("the token audience is invalid")
         return claims
 

@@ -72,9 +72,6 @@ class Authorizer:
                 return Decision(True, action, scope, principal_id, assignment)
         return Decision(False, action, scope, principal_id, None)
 
-    def of(self, principal_id: str) -> tuple[Assignment, ...]:
-        return tuple(a for a in self.assignments if a.principal_id.lower() == principal_id.lower())
-
     # ---- the file the Node services read ---------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:

@@ -125,12 +125,6 @@ class Deployment:
     def of_type(self, resource_type: str) -> list[DeployedResource]:
         return [r for r in self.resources if r.type.lower() == resource_type.lower()]
 
-    def by_id(self, resource_id: str) -> DeployedResource:
-        for resource in self.resources:
-            if resource.id.lower() == resource_id.lower():
-                return resource
-        raise KeyError(f"no deployed resource has id {resource_id}")
-
     def relative(self, file: BicepFile) -> str:
         return file.path.relative_to(self.infra.root).as_posix()
 
@@ -413,6 +407,7 @@ class _ResourceValue(_SymbolValue):
     def _runtime(self) -> dict[str, Any]:
         return _runtime_properties(self)
 
+    @functools.cached_property
     def _view(self) -> dict[str, Any]:
         declared = dict(self._declared)
         declared["properties"] = _ResourceProperties(
@@ -431,13 +426,13 @@ class _ResourceValue(_SymbolValue):
         }
         if name in fixed:
             return fixed[name]()
-        view = self._view()
+        view = self._view
         if name in view:
             return view[name]
         return None if safe else Deferred.of(f"{self.symbol}.{name}")
 
     def deployed(self) -> DeployedResource:
-        view = self._view()
+        view = self._view
         return DeployedResource(
             type=self.type,
             id=self.id,

@@ -1,9 +1,10 @@
 """The resources the function app sees, found the way the app finds them: through its app settings.
 
 The site's `AZURE_KEY_VAULT_ENDPOINT` names the vault, `AZURE_STORAGE_BLOB_ENDPOINT` the data account,
-`AZURE_COSMOS_ENDPOINT` the Cosmos DB account; COSMOS_DATABASE, COSMOS_CONTAINER, EVENTS_CONTAINER and
-DIGESTS_CONTAINER the rest. So the local stack serves exactly what a deployment of infra/ would give
-the app, under the same names, and a renamed resource in the Bicep is renamed locally too.
+`AzureWebJobsStorage__blobServiceUri` the host's own account and `AZURE_COSMOS_ENDPOINT` the Cosmos DB
+account; COSMOS_DATABASE, COSMOS_CONTAINER, EVENTS_CONTAINER and DIGESTS_CONTAINER the rest. So the
+local stack serves exactly what a deployment of infra/ would give the app, under the same names, and a
+renamed resource in the Bicep is renamed locally too.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class AppResources:
     identity: AppIdentity
     vault: Vault
     data_account: StorageAccount
+    host_account: StorageAccount  # AzureWebJobsStorage: the Functions host's own storage
     cosmos: CosmosAccount
 
 
@@ -98,6 +100,9 @@ def app_resources(deployment: Deployment) -> AppResources:
         identity=_identity(site),
         vault=_vault(_by_endpoint(deployment, VAULT, settings["AZURE_KEY_VAULT_ENDPOINT"])),
         data_account=_storage(deployment, data_account),
+        host_account=_storage(
+            deployment, _by_endpoint(deployment, STORAGE_ACCOUNT, settings["AzureWebJobsStorage__blobServiceUri"])
+        ),
         cosmos=_cosmos(deployment, _by_endpoint(deployment, COSMOS_ACCOUNT, settings["AZURE_COSMOS_ENDPOINT"])),
     )
 

@@ -87,8 +87,14 @@ def test_a_missing_grant_fails_as_in_azure(mutated: tuple[str, Inbox]) -> None:
         assert body["dependency"] == "cosmos"
         refused, expected = check(inbox, "cosmos"), permissions.QUERY_EVENTS
     else:
-        assert inbox.run_timer("daily_digest").json()["status"] == "Failed"
-        assert "403" in host_log(inbox.stack)
+        run = inbox.run_timer("daily_digest").json()
+        assert run["status"] == "Failed"
+        (failure,) = [
+            r
+            for r in host_records(inbox.stack)
+            if r.get("invocationId") == run["invocationId"] and r.get("status") == "Failed"
+        ]
+        assert "AuthorizationPermissionMismatch" in failure["exception"]
         refused, expected = check(inbox, "blob"), permissions.WRITE_DIGEST
     assert refused["action"] == expected.action
     assert expected.action in refused["hint"]
@@ -108,8 +114,10 @@ def test_hints_name_the_role_and_scope_infra_grants(mutated: tuple[str, Inbox]) 
     assert inbox.stack.object_id("app") in refused["hint"]
 
 
-def host_log(stack: StackInfo) -> str:
-    return (Path(stack.env.devstack["logDir"]) / "functions.log").read_text(errors="replace")
+def host_records(stack: StackInfo) -> list[dict[str, Any]]:
+    """The function host's JSON log records, as an operator would read them."""
+    lines = (Path(stack.env.devstack["logDir"]) / "functions.log").read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 # ---- the unchanged infra/: every call allowed by an assignment the model found -------------------
