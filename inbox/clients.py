@@ -2,13 +2,15 @@
 
 A client holds a connection pool and a token cache: making one per request costs a TLS handshake and a
 token request each time (measured in FIELD-NOTES: 100 uploads took 0.4 s with one client, 2.8 s with a
-client per call). Timeouts and retry budgets are deliberate: a dead dependency fails a request in
-seconds, with a 503, rather than holding it for the SDK defaults (over a minute).
+client per call). All three share one transport (inbox/transport.py) and one credential. Retry budgets
+are small on purpose: the request deadline (inbox/invocation.py) bounds every call anyway, and a
+retry that cannot finish inside it is wasted.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 
 from azure.cosmos.aio import ContainerProxy, CosmosClient
@@ -17,14 +19,11 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient, Exponenti
 
 from inbox.identity import get_credential
 from inbox.settings import get_settings
+from inbox.transport import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, get_proxies, get_transport
 
-CONNECT_TIMEOUT_SECONDS = 3
-READ_TIMEOUT_SECONDS = 10
 RETRY_TOTAL = 2
 RETRY_BACKOFF_SECONDS = 0.3
 RETRY_BACKOFF_MAX_SECONDS = 2
-# Cosmos: an absolute limit per operation, retries included.
-COSMOS_OPERATION_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,14 @@ class Clients:
 def get_clients() -> Clients:
     """Built on first use inside the worker's event loop, then shared by every invocation."""
     settings = get_settings()
-    credential = get_credential()
+    # The SDKs log each request and response at INFO: quiet unless AZURE_LOG_LEVEL asks for them.
+    logging.getLogger("azure").setLevel(settings.sdk_log_level)
+    credential, transport, proxies = get_credential(), get_transport(), get_proxies()
     secrets = SecretClient(
         settings.key_vault_endpoint,
         credential,
-        connection_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        transport=transport,
+        proxies=proxies,
         retry_total=RETRY_TOTAL,
         retry_backoff_factor=RETRY_BACKOFF_SECONDS,
         retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
@@ -54,18 +55,23 @@ def get_clients() -> Clients:
     blob_service = BlobServiceClient(
         settings.blob_endpoint,
         credential,
-        connection_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        transport=transport,
+        proxies=proxies,
         # Storage's default exponential retry starts at 15 s; this one retries after ~1 s and ~3 s.
         retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=RETRY_TOTAL),
     )
     cosmos = CosmosClient(
         settings.cosmos_endpoint,
         credential,
+        transport=transport,
+        proxies=proxies,
+        # Cosmos passes its own per-attempt timeouts on each request (its default read timeout is 65 s);
+        # `timeout` is its absolute limit per operation, retries included.
         connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
         retry_total=RETRY_TOTAL,
         retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
-        timeout=COSMOS_OPERATION_TIMEOUT_SECONDS,
+        timeout=settings.request_deadline_seconds,
     )
     index = cosmos.get_database_client(settings.cosmos_database).get_container_client(settings.cosmos_container)
     return Clients(

@@ -35,8 +35,9 @@ from inbox import permissions
 from inbox.access_hints import hint
 from inbox.clients import Clients, get_clients
 from inbox.identity import get_credential, identity_kind
+from inbox.invocation import problem_responses
 from inbox.permissions import Need
-from inbox.problems import json_response, problem_responses
+from inbox.problems import json_response
 from inbox.secret_cache import secret_name
 from inbox.settings import Settings, get_settings
 

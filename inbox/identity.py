@@ -5,14 +5,24 @@ Azure (and on the local stack) `ManagedIdentityCredential`, so nothing is probed
 tried; for `func start` against real resources, `AzureCliCredential` or `dev`. The code is the same
 everywhere; only the app settings differ. `require_envvar` turns a missing setting into an error
 instead of a slow walk through every credential type.
+
+Token requests are marked as waits on the `identity` dependency, so a token endpoint that hangs or
+fails is reported as such, not as whichever service the token was for (inbox/dependencies.py).
 """
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Any
+
+from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import AzureError
 from azure.identity.aio import DefaultAzureCredential
 
+from inbox.dependencies import IDENTITY, TokenUnavailable, waiting_for
 from inbox.settings import get_settings
+from inbox.transport import get_transport
 
 # A token endpoint that is down should fail a request in seconds, not minutes of retries.
 TOKEN_RETRY_TOTAL = 2
@@ -21,16 +31,56 @@ TOKEN_RETRY_BACKOFF_SECONDS = 0.5
 _credential: AsyncTokenCredential | None = None
 
 
+class _IdentityCalls(AsyncTokenCredential):
+    """The app's credential, with its token requests named as calls to the identity endpoint."""
+
+    def __init__(self, inner: AsyncTokenCredential) -> None:
+        self._inner = inner
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        with waiting_for(IDENTITY):
+            try:
+                return await self._inner.get_token(
+                    *scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs
+                )
+            except AzureError as error:
+                raise TokenUnavailable(message=f"no token for {', '.join(scopes)}: {error.message}") from error
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def __aenter__(self) -> _IdentityCalls:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.close()
+
+
 def get_credential() -> AsyncTokenCredential:
     """Created on first use, from inside the running event loop that will use it."""
     global _credential  # noqa: PLW0603 - the process-wide singleton is the point
     if _credential is None:
         settings = get_settings()
-        _credential = DefaultAzureCredential(
-            require_envvar=True,
-            managed_identity_client_id=settings.client_id,
-            retry_total=TOKEN_RETRY_TOTAL,
-            retry_backoff_factor=TOKEN_RETRY_BACKOFF_SECONDS,
+        _credential = _IdentityCalls(
+            DefaultAzureCredential(
+                require_envvar=True,
+                managed_identity_client_id=settings.client_id,
+                retry_total=TOKEN_RETRY_TOTAL,
+                retry_backoff_factor=TOKEN_RETRY_BACKOFF_SECONDS,
+                transport=get_transport(),
+            )
         )
     return _credential
 

@@ -30,16 +30,18 @@ async def authenticate(cache: SecretCache, source: str, signature: str | None, b
     refreshed = await cache.refresh_after_mismatch(source)
     if refreshed is not None and signature_matches(signature, body, refreshed):
         return
-    log.info("rejected a delivery with a bad signature", extra={"source": source})
-    raise invalid_signature()
+    raise invalid_signature()  # logged once, with the answer, by inbox/invocation.py
 
 
 async def accept(cache: SecretCache, store: EventStore, delivery: Delivery, signature: str | None) -> Saved:
     await authenticate(cache, delivery.source, signature, delivery.body)
     saved = await store.save(delivery)
+    # The ids go in the message itself: the Azure worker forwards only the message, not `extra` fields.
     log.info(
-        "delivery %s",
+        "delivery %s/%s (%s) %s",
+        delivery.source,
+        delivery.event_id,
+        delivery.event_type,
         "stored" if saved.created else "already stored",
-        extra={"source": delivery.source, "eventId": delivery.event_id, "eventType": delivery.event_type},
     )
     return saved

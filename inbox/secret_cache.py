@@ -8,8 +8,9 @@
 - A signature that matches neither may mean the secret was just rotated: the cache refreshes at once,
   but at most once per source every REFRESH_COOLDOWN_SECONDS, so forged requests cannot be used to
   flood Key Vault.
-- Key Vault down: a warm cache keeps serving what it has (and retries in the background of later
-  requests every FAILED_REFRESH_BACKOFF_SECONDS); a cold cache raises, which the caller answers with 503.
+- Key Vault down or hanging: a warm cache keeps serving what it has, waiting at most
+  STALE_REFRESH_BUDGET_SECONDS for a refresh, and tries again every FAILED_REFRESH_BACKOFF_SECONDS; a
+  cold cache raises, which the caller answers with 503.
 - A source whose secret does not exist yet (just deployed) answers 503 `source-not-configured`, and
   Key Vault is asked again only after FAILED_REFRESH_BACKOFF_SECONDS.
 - Concurrent requests for a cold or expired source share one Key Vault round trip.
@@ -30,13 +31,15 @@ from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
 from inbox.clients import get_clients
-from inbox.problems import Problem, problem_for_dependency_error
+from inbox.dependencies import KEY_VAULT, problem_for_dependency_error, waiting_for
+from inbox.problems import Problem
 from inbox.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 REFRESH_COOLDOWN_SECONDS = 30.0
 FAILED_REFRESH_BACKOFF_SECONDS = 10.0
+STALE_REFRESH_BUDGET_SECONDS = 2.0
 VERSIONS_ACCEPTED = 2  # the current secret and the one it replaced
 
 
@@ -98,24 +101,33 @@ class SecretCache:
 
     async def _refresh(self, source: str, *, stale: _Entry | None, force: bool = False) -> tuple[str, ...]:
         lock = self._locks.setdefault(source, asyncio.Lock())
-        async with lock:
-            current = self._entries.get(source)
-            if current is not None and current is not stale and (force or self._clock() < current.fresh_until):
-                return current.values  # another request refreshed it while this one waited
-            try:
-                values = await self._load(secret_name(source))
-            except ResourceNotFoundError:
-                log.error("the signing secret for source %s does not exist in Key Vault", source)
-                self._entries[source] = _Entry((), self._clock() + FAILED_REFRESH_BACKOFF_SECONDS, missing=True)
-                raise secret_missing(source) from None
-            except AzureError as error:
-                if stale is None or stale.missing:
-                    raise problem_for_dependency_error("keyvault", error) from error
-                log.warning("Key Vault refresh failed for source %s; using cached secrets", source)
-                self._entries[source] = _Entry(stale.values, self._clock() + FAILED_REFRESH_BACKOFF_SECONDS)
-                return stale.values
-            self._entries[source] = _Entry(values, self._clock() + self._ttl)
-            return values
+        with waiting_for(KEY_VAULT):  # also while queued behind another request's Key Vault round trip
+            async with lock:
+                current = self._entries.get(source)
+                if current is not None and current is not stale and (force or self._clock() < current.fresh_until):
+                    return current.values  # another request refreshed it while this one waited
+                try:
+                    values = await self._load_within_budget(secret_name(source), stale)
+                except ResourceNotFoundError:
+                    log.warning("the signing secret for source %s does not exist in Key Vault", source)
+                    self._entries[source] = _Entry((), self._clock() + FAILED_REFRESH_BACKOFF_SECONDS, missing=True)
+                    raise secret_missing(source) from None
+                except (AzureError, TimeoutError) as error:
+                    if stale is None or stale.missing:
+                        failure = error if isinstance(error, AzureError) else AzureError("timed out")
+                        raise problem_for_dependency_error(KEY_VAULT, failure) from error
+                    log.warning("Key Vault refresh failed for source %s; using cached secrets", source)
+                    self._entries[source] = _Entry(stale.values, self._clock() + FAILED_REFRESH_BACKOFF_SECONDS)
+                    return stale.values
+                self._entries[source] = _Entry(values, self._clock() + self._ttl)
+                return values
+
+    async def _load_within_budget(self, name: str, stale: _Entry | None) -> tuple[str, ...]:
+        """With cached values to fall back on, a slow Key Vault must not hold the delivery for long."""
+        if stale is None or stale.missing:
+            return await self._load(name)
+        async with asyncio.timeout(STALE_REFRESH_BUDGET_SECONDS):
+            return await self._load(name)
 
     async def _load(self, name: str) -> tuple[str, ...]:
         """The latest version as Key Vault defines it, then the newest other usable version.

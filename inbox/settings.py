@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -52,6 +54,23 @@ def positive_int(name: str, raw: str) -> int:
     if value <= 0:
         raise SettingsError(f"{name} must be greater than zero, got {value}")
     return value
+
+
+def positive_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < math.inf:
+        raise SettingsError(f"{name} must be greater than zero, got {raw!r}")
+    return value
+
+
+def log_level(name: str, raw: str) -> int:
+    level = logging.getLevelNamesMapping().get(raw.upper())
+    if level is None:
+        raise SettingsError(f"{name} must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {raw!r}")
+    return level
 
 
 def source_list(name: str, raw: str) -> tuple[str, ...]:
@@ -103,6 +122,11 @@ class Settings:
     digests_container: str = setting("DIGESTS_CONTAINER", container_name, default="digests")
     max_payload_bytes: int = setting("MAX_PAYLOAD_BYTES", positive_int, default=str(1024 * 1024))
     secret_cache_seconds: int = setting("SECRET_CACHE_SECONDS", positive_int, default="300")
+    # Every HTTP function answers within this, whatever hangs: GitHub gives up on a webhook after 10 s.
+    request_deadline_seconds: float = setting("REQUEST_DEADLINE_SECONDS", positive_seconds, default="8")
+    # The Azure SDKs log every request and response at INFO (about 4 KB per delivery, all of it billed
+    # by Application Insights); AZURE_LOG_LEVEL=INFO turns that back on while investigating.
+    sdk_log_level: int = setting("AZURE_LOG_LEVEL", log_level, default="WARNING")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,12 +1,15 @@
 """The archive (Blob) and the index (Cosmos): the only code that knows their shapes.
 
-A delivery is written blob first, index record second, both create-only:
+A delivery is written blob first, index record second, both create-only, with nothing read first: a
+new delivery costs exactly its two writes, and the service's "already exists" answers do the dedup.
 - the index never points at a missing blob;
-- a failure between the two leaves an orphan blob that the sender's retry adopts (same id, same
-  SHA-256), so retries converge to exactly one blob and one record;
-- concurrent identical deliveries race on the create-only writes; one wins, the others read the
-  winner's record, and nothing is written twice;
+- a failure (or the request deadline) between the two leaves an orphan blob that the sender's retry
+  adopts (same id, same SHA-256), so retries converge to exactly one blob and one record;
+- a redelivery, or concurrent identical deliveries, meet "already exists" on both writes and answer
+  with the stored record; nothing is written twice;
 - the same id with a different body is a conflict, never an overwrite.
+Blobs outlive their index records (the lifecycle rule deletes after more than retentionDays, the TTL
+at exactly retentionDays), so an id whose record has expired is simply stored again.
 """
 
 from __future__ import annotations
@@ -18,20 +21,19 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 from azure.core.async_paging import AsyncPageIterator
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosHttpResponseError
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import ContainerClient
 
 from inbox.clients import get_clients
-from inbox.problems import Problem, bad_request, not_found, problem_for_dependency_error
+from inbox.dependencies import BLOB, COSMOS, calling
+from inbox.problems import Problem, bad_request, not_found
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -99,26 +101,12 @@ def conflict(event_id: str) -> Problem:
     )
 
 
-@contextmanager
-def calling(dependency: str) -> Iterator[None]:
-    """Any SDK failure inside becomes a 503 that names the dependency (never its message)."""
-    try:
-        yield
-    except AzureError as error:
-        raise problem_for_dependency_error(dependency, error) from error
-    except TimeoutError as error:
-        raise problem_for_dependency_error(dependency, AzureError("timed out")) from error
-
-
 class EventStore:
     def __init__(self, blobs: ContainerClient, index: ContainerProxy) -> None:
         self._blobs = blobs
         self._index = index
 
     async def save(self, delivery: Delivery) -> Saved:
-        existing = await self._find(delivery.source, delivery.event_id)
-        if existing is not None:
-            return Saved(_same_payload(existing, delivery), created=False)
         received_at = await self._archive(delivery, utc_timestamp(datetime.datetime.now(datetime.UTC)))
         record = EventRecord(
             id=delivery.event_id,
@@ -130,14 +118,15 @@ class EventStore:
             contentType=delivery.content_type,
             blob=blob_name(delivery.source, delivery.event_id),
         )
-        with calling("cosmos"):
+        with calling(COSMOS):
             try:
                 await self._index.create_item(record.to_json())
             except ResourceExistsError:
-                winner = await self._find(delivery.source, delivery.event_id)
-                if winner is None:  # created and gone again (TTL); the retry will settle it
+                # A redelivery, or a concurrent twin that won the race: answer with what is stored.
+                stored = await self._find(delivery.source, delivery.event_id)
+                if stored is None:  # created and gone again (TTL); the retry will settle it
                     raise
-                return Saved(_same_payload(winner, delivery), created=False)
+                return Saved(_same_payload(stored, delivery), created=False)
         return Saved(record, created=True)
 
     async def get(self, source: str, event_id: str) -> EventRecord:
@@ -147,7 +136,7 @@ class EventStore:
         return record
 
     async def payload(self, record: EventRecord) -> bytes:
-        with calling("blob"):
+        with calling(BLOB):
             try:
                 download = await self._blobs.get_blob_client(record.blob).download_blob()
             except ResourceNotFoundError:
@@ -157,7 +146,7 @@ class EventStore:
     async def query(self, where: EventFilter, *, limit: int, continuation: str | None) -> Page:
         sql, parameters = _query_for(where, "SELECT * FROM c")
         sql += " ORDER BY c.receivedAt DESC"
-        with calling("cosmos"):
+        with calling(COSMOS):
             pages = cast(
                 "AsyncPageIterator[dict[str, Any]]",
                 self._index.query_items(
@@ -177,13 +166,13 @@ class EventStore:
     async def count_types(self, where: EventFilter) -> Counter[str]:
         sql, parameters = _query_for(where, "SELECT VALUE c.type FROM c")
         counts: Counter[str] = Counter()
-        with calling("cosmos"):
+        with calling(COSMOS):
             async for event_type in self._index.query_items(sql, parameters=parameters, partition_key=where.source):
                 counts[str(event_type)] += 1
         return counts
 
     async def _find(self, source: str, event_id: str) -> EventRecord | None:
-        with calling("cosmos"):
+        with calling(COSMOS):
             try:
                 item = await self._index.read_item(event_id, partition_key=source)
             except ResourceNotFoundError:
@@ -193,7 +182,7 @@ class EventStore:
     async def _archive(self, delivery: Delivery, received_at: str) -> str:
         """Store the raw bytes create-only; returns when they were first received."""
         blob = self._blobs.get_blob_client(blob_name(delivery.source, delivery.event_id))
-        with calling("blob"):
+        with calling(BLOB):
             try:
                 await blob.upload_blob(
                     delivery.body,

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 import azure.functions as func
 
 from inbox import ingest
-from inbox.problems import Problem, bad_request, json_response, not_found, problem_responses
+from inbox.invocation import problem_responses
+from inbox.problems import Problem, bad_request, json_response, not_found
 from inbox.secret_cache import get_secret_cache
 from inbox.settings import get_settings
 from inbox.signing import SIGNATURE_HEADER

@@ -269,7 +269,7 @@ def test_archived_payloads_expire_after_retention_days(infra: Infra) -> None:
 def test_outputs_give_azd_what_the_hook_and_app_need(infra: Infra) -> None:
     outputs = set(infra.main.outputs)
     app_level = {n for n in all_setting_names() if n not in {"AZURE_CLIENT_ID", "AZURE_TOKEN_CREDENTIALS"}}
-    tunables = {"MAX_PAYLOAD_BYTES", "SECRET_CACHE_SECONDS"}
+    tunables = {"MAX_PAYLOAD_BYTES", "SECRET_CACHE_SECONDS", "REQUEST_DEADLINE_SECONDS", "AZURE_LOG_LEVEL"}
     assert app_level - tunables <= outputs
     assert {"AZURE_FUNCTION_APP_NAME", "AZURE_APP_IDENTITY_CLIENT_ID", "AZURE_KEY_VAULT_NAME"} <= outputs
     # Exported under this name, azd's environment would point DefaultAzureCredential at a

@@ -34,3 +34,37 @@ def test_logs_are_structured_and_leak_nothing(inbox: Inbox) -> None:
     assert inbox.stack.settings["IDENTITY_HEADER"] not in text
     assert inbox.stack.env.function_key not in text
     assert inbox.stack.env.master_key not in text
+
+
+def _invocation_lines(inbox: Inbox, invocation_ids: set[str]) -> list[dict[str, object]]:
+    text = Path(inbox.stack.env.devstack["logDir"], "functions.log").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("invocationId") in invocation_ids]
+
+
+def test_logs_cost_what_they_are_worth(inbox: Inbox) -> None:
+    """No SDK request/response logging by default; client errors at INFO without a traceback."""
+    body = b'{"cost": true}'
+    event_id = new_id()
+    responses = [
+        inbox.deliver("logs", body, event_id=event_id),
+        inbox.deliver("logs", body, event_id=new_id(), secret="forged"),
+        inbox.get("webhooks/logs/events", params={"limit": "0"}),
+    ]
+    assert [r.status_code for r in responses] == [202, 401, 400]
+    # The host names each invocation in its log; find ours through the id the app logged.
+    text = Path(inbox.stack.env.devstack["logDir"], "functions.log").read_text()
+    ours = {
+        str(line["invocationId"])
+        for line in map(json.loads, filter(lambda s: s.startswith("{"), text.splitlines()))
+        if event_id in str(line.get("message", "")) or "answered 40" in str(line.get("message", ""))
+    }
+    lines = _invocation_lines(inbox, ours)
+    app_lines = [line for line in lines if str(line.get("logger", "")).startswith(("inbox", "azure"))]
+    assert not [line for line in app_lines if str(line["logger"]).startswith("azure")]
+    stored = [line for line in app_lines if event_id in str(line["message"])]
+    assert stored
+    assert all(line["level"] == "INFO" for line in stored)
+    client_errors = [line for line in app_lines if "answered 40" in str(line["message"])]
+    assert {str(line["message"]).split(" answered ")[1][:3] for line in client_errors} >= {"401", "400"}
+    assert all(line["level"] == "INFO" and "exception" not in line for line in client_errors)

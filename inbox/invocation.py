@@ -1,0 +1,72 @@
+"""The frame around every HTTP function: one deadline, and the one place exceptions become answers.
+
+- The whole invocation, retries included, runs under REQUEST_DEADLINE_SECONDS (8 s by default;
+  GitHub stops waiting for a webhook at 10 s). Past it, the caller gets a 503 naming the dependency
+  that was still being waited on, while the answer can still be seen. A write cut short is safe:
+  both writes are create-only and a redelivery adopts whatever landed (inbox/store.py).
+- `Problem`s become `application/problem+json`; anything else is a bug, answered 500 with no detail.
+- What is logged, and at which level, is what an operator acts on: a client error is INFO without a
+  traceback; a dependency failure WARNING; a bug ERROR with its traceback. The query string is never
+  logged (it may carry the function key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from inbox.dependencies import deadline_watch
+from inbox.problems import Problem, dependency_unavailable
+from inbox.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[func.HttpRequest], Coroutine[Any, Any, func.HttpResponse]]
+
+
+def problem_responses(handler: Handler) -> Handler:
+    """Wrap an HTTP function: answered within the deadline, every failure a problem+json answer."""
+
+    @functools.wraps(handler)
+    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return await _within_deadline(handler, req, get_settings().request_deadline_seconds)
+        except Problem as problem:
+            _log_problem(req, problem)
+            return problem.to_response()
+        except Exception:
+            log.exception("%s %s failed with an unhandled error", req.method, _path(req))
+            return Problem(500, "internal-error", "The inbox failed to handle the request").to_response()
+
+    return wrapper
+
+
+async def _within_deadline(handler: Handler, req: func.HttpRequest, seconds: float) -> func.HttpResponse:
+    with deadline_watch() as hang:
+        budget = asyncio.timeout(seconds)
+        try:
+            async with budget:
+                return await handler(req)
+        except TimeoutError:
+            if not budget.expired() or hang.dependency is None:
+                raise  # not the deadline, or nothing outside was being awaited: our own code hung, a bug
+            raise dependency_unavailable(
+                hang.dependency, f"{hang.dependency} did not answer within the request's {seconds:g} s deadline"
+            ) from None
+
+
+def _log_problem(req: func.HttpRequest, problem: Problem) -> None:
+    level = logging.WARNING if problem.status >= 500 else logging.INFO
+    dependency = problem.extra.get("dependency")
+    about = f" ({dependency})" if dependency else ""
+    log.log(level, "%s %s answered %d %s%s", req.method, _path(req), problem.status, problem.slug, about)
+
+
+def _path(req: func.HttpRequest) -> str:
+    return str(urlsplit(req.url).path)
