@@ -47,7 +47,7 @@ PROBE_BLOB = "_diagnostics/probe"
 # Sources match [a-z0-9][a-z0-9-]*, so this partition never shows up in a source's queries.
 PROBE_PARTITION = "_diagnostics"
 PROBE_ITEM = {"id": PROBE_PARTITION, "source": PROBE_PARTITION, "ttl": 3600}
-CHECK_TIMEOUT_SECONDS = 15
+CHECK_MARGIN_SECONDS = 1.0
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 Probe = Callable[[], Awaitable[None]]
@@ -63,11 +63,13 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
 @problem_responses
 async def diagnostics(req: func.HttpRequest) -> func.HttpResponse:
     settings, clients = get_settings(), get_clients()
-    identity = await describe_identity(settings)
-    checks = await asyncio.gather(
-        run_check("keyvault", keyvault_steps(clients, settings)),
-        run_check("blob", blob_steps(clients)),
-        run_check("cosmos", cosmos_steps(clients)),
+    # Each part reports its own timeout before the request's deadline would answer for all of them.
+    budget = max(settings.request_deadline_seconds - CHECK_MARGIN_SECONDS, CHECK_MARGIN_SECONDS)
+    identity, *checks = await asyncio.gather(
+        describe_identity(settings, budget),
+        run_check("keyvault", keyvault_steps(clients, settings), budget),
+        run_check("blob", blob_steps(clients), budget),
+        run_check("cosmos", cosmos_steps(clients), budget),
     )
     principal = identity.get("principalId") or identity.get("clientId") or "<principal-id>"
     report = [check.as_json(settings, principal) for check in checks]
@@ -168,7 +170,7 @@ class CheckResult:
         }
 
 
-async def run_check(name: str, steps: Sequence[Step]) -> CheckResult:
+async def run_check(name: str, steps: Sequence[Step], budget: float) -> CheckResult:
     started = time.perf_counter()
     current: list[Need] = []
 
@@ -177,15 +179,15 @@ async def run_check(name: str, steps: Sequence[Step]) -> CheckResult:
             current[:] = [need]
             await probe()
 
-    status, error = await _outcome(run_steps())
+    status, error = await _outcome(run_steps(), budget)
     elapsed = (time.perf_counter() - started) * 1000
     refused = current[0] if current and error is not None else None
     return CheckResult(name, ok=error is None, latency_ms=elapsed, status=status, error=error, refused=refused)
 
 
-async def _outcome(work: Awaitable[None]) -> tuple[int | None, str | None]:
+async def _outcome(work: Awaitable[None], budget: float) -> tuple[int | None, str | None]:
     try:
-        await asyncio.wait_for(work, CHECK_TIMEOUT_SECONDS)
+        await asyncio.wait_for(work, budget)
     except ClientAuthenticationError as exc:
         refused = "the app's identity was refused"
         return exc.status_code, refused if exc.status_code else "the app could not get a token for its identity"
@@ -194,18 +196,18 @@ async def _outcome(work: Awaitable[None]) -> tuple[int | None, str | None]:
     except ServiceRequestError:
         return None, "the service could not be reached"
     except TimeoutError:
-        return None, f"no answer within {CHECK_TIMEOUT_SECONDS} s"
+        return None, f"no answer within {budget:g} s"
     return 200, None
 
 
 # --- identity and hints ----------------------------------------------------------------------------
 
 
-async def describe_identity(settings: Settings) -> dict[str, Any]:
+async def describe_identity(settings: Settings, budget: float) -> dict[str, Any]:
     """Kind and client id from the settings; principal and tenant ids from a token's claims."""
     described: dict[str, Any] = {"kind": identity_kind(), "clientId": settings.client_id}
     try:
-        token = await asyncio.wait_for(get_credential().get_token(STORAGE_SCOPE), CHECK_TIMEOUT_SECONDS)
+        token = await asyncio.wait_for(get_credential().get_token(STORAGE_SCOPE), budget)
     except Exception:
         described["tokenError"] = "could not get a token for the app's identity"
         return described
