@@ -5,7 +5,8 @@ caller handles errors itself). That does two things:
 - an SDK error becomes a 503 `dependency-unavailable` problem naming the dependency, never its message;
 - when the invocation's deadline expires (inbox/invocation.py), the innermost dependency that was
   still being waited on is recorded, so the 503 says which one hung: the token endpoint inside a Blob
-  call is reported as `identity`, not `blob`.
+  call is reported as `identity`, not `blob`. A request queued behind another request's call (the
+  secret cache shares one Key Vault round trip) reports what that call was waiting on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
@@ -28,35 +29,52 @@ class TokenUnavailable(ClientAuthenticationError):
 
 
 @dataclass
-class Hang:
-    """Filled in when an invocation is cancelled at its deadline: what it was waiting on."""
+class Waits:
+    """One invocation's open waits on dependencies, innermost last, and the one it hung on, if any."""
 
-    dependency: str | None = None
+    open: list[str] = field(default_factory=list)
+    hung_on: str | None = None
+
+    def innermost(self) -> str | None:
+        return self.hung_on or (self.open[-1] if self.open else None)
 
 
-_hang: ContextVar[Hang | None] = ContextVar("inbox_hang", default=None)
+_waits: ContextVar[Waits | None] = ContextVar("inbox_waits", default=None)
 
 
 @contextmanager
-def deadline_watch() -> Iterator[Hang]:
+def deadline_watch() -> Iterator[Waits]:
     """Opened once per invocation, around the deadline; `calling` blocks inside report into it."""
-    hang = Hang()
-    token = _hang.set(hang)
+    waits = Waits()
+    token = _waits.set(waits)
     try:
-        yield hang
+        yield waits
     finally:
-        _hang.reset(token)
+        _waits.reset(token)
+
+
+def current_waits() -> Waits | None:
+    return _waits.get()
 
 
 @contextmanager
-def waiting_for(dependency: str) -> Iterator[None]:
+def waiting_for(dependency: str, *, behind: Waits | None = None) -> Iterator[None]:
+    """`behind`: the waits of the request whose call this one is queued for."""
+    waits = _waits.get()
+    if waits is not None:
+        waits.open.append(dependency)
     try:
         yield
     except asyncio.CancelledError:
-        hang = _hang.get()
-        if hang is not None and hang.dependency is None:  # the innermost wait is recorded first
-            hang.dependency = dependency
+        if waits is not None and waits.hung_on is None:  # the innermost wait is recorded first
+            queued_for = behind.innermost() if behind is not None and behind is not waits else None
+            waits.hung_on = queued_for or dependency
         raise
+    finally:
+        if waits is not None:
+            waits.open.reverse()  # concurrent tasks of one invocation share the list: drop this wait's entry
+            waits.open.remove(dependency)
+            waits.open.reverse()
 
 
 @contextmanager

@@ -24,10 +24,11 @@ def invalid_signature() -> Problem:
 async def authenticate(cache: SecretCache, source: str, signature: str | None, body: bytes) -> None:
     if not signature:
         raise invalid_signature()  # no Key Vault call for requests that cannot be authentic
-    if signature_matches(signature, body, await cache.secrets_for(source)):
+    accepted = await cache.secrets_for(source)
+    if signature_matches(signature, body, accepted):
         return
     # Maybe the sender already uses a secret version this instance has not seen yet.
-    refreshed = await cache.refresh_after_mismatch(source)
+    refreshed = await cache.refresh_after_mismatch(source, accepted)
     if refreshed is not None and signature_matches(signature, body, refreshed):
         return
     raise invalid_signature()  # logged once, with the answer, by inbox/invocation.py

@@ -48,16 +48,16 @@ def problem_responses(handler: Handler) -> Handler:
 
 
 async def _within_deadline(handler: Handler, req: func.HttpRequest, seconds: float) -> func.HttpResponse:
-    with deadline_watch() as hang:
+    with deadline_watch() as waits:
         budget = asyncio.timeout(seconds)
         try:
             async with budget:
                 return await handler(req)
         except TimeoutError:
-            if not budget.expired() or hang.dependency is None:
+            if not budget.expired() or waits.hung_on is None:
                 raise  # not the deadline, or nothing outside was being awaited: our own code hung, a bug
             raise dependency_unavailable(
-                hang.dependency, f"{hang.dependency} did not answer within the request's {seconds:g} s deadline"
+                waits.hung_on, f"{waits.hung_on} did not answer within the request's {seconds:g} s deadline"
             ) from None
 
 

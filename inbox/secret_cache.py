@@ -31,7 +31,7 @@ from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
 from inbox.clients import get_clients
-from inbox.dependencies import KEY_VAULT, problem_for_dependency_error, waiting_for
+from inbox.dependencies import KEY_VAULT, Waits, current_waits, problem_for_dependency_error, waiting_for
 from inbox.problems import Problem
 from inbox.settings import get_settings
 
@@ -80,6 +80,7 @@ class SecretCache:
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_forced: dict[str, float] = {}
+        self._loading: dict[str, Waits | None] = {}  # whose Key Vault round trip a source's lock is held for
 
     async def secrets_for(self, source: str) -> tuple[str, ...]:
         """The accepted secret values for `source`, newest first."""
@@ -90,37 +91,58 @@ class SecretCache:
             return entry.values
         return await self._refresh(source, stale=entry)
 
-    async def refresh_after_mismatch(self, source: str) -> tuple[str, ...] | None:
-        """Reload now unless this source was force-reloaded within the cooldown; None if not reloaded."""
+    async def refresh_after_mismatch(self, source: str, tried: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Values newer than `tried`, or None if there are none.
+
+        A reload already under way (another request's mismatch, a TTL refresh) is waited for and used;
+        otherwise Key Vault is asked now, unless this source was force-reloaded within the cooldown.
+        """
+        with waiting_for(KEY_VAULT, behind=self._loading.get(source)):
+            async with self._lock(source):
+                pass
+        current = self._entries.get(source)
+        if current is not None and not current.missing and current.values != tried:
+            return current.values
         now = self._clock()
         last = self._last_forced.get(source)
         if last is not None and now - last < self._cooldown:
             return None
         self._last_forced[source] = now
-        return await self._refresh(source, stale=self._entries.get(source), force=True)
+        return await self._refresh(source, stale=current, force=True)
+
+    def _lock(self, source: str) -> asyncio.Lock:
+        return self._locks.setdefault(source, asyncio.Lock())
 
     async def _refresh(self, source: str, *, stale: _Entry | None, force: bool = False) -> tuple[str, ...]:
-        lock = self._locks.setdefault(source, asyncio.Lock())
-        with waiting_for(KEY_VAULT):  # also while queued behind another request's Key Vault round trip
-            async with lock:
-                current = self._entries.get(source)
-                if current is not None and current is not stale and (force or self._clock() < current.fresh_until):
-                    return current.values  # another request refreshed it while this one waited
+        # Queued behind another request's round trip, this request waits on whatever that one waits on.
+        with waiting_for(KEY_VAULT, behind=self._loading.get(source)):
+            async with self._lock(source):
+                self._loading[source] = current_waits()
                 try:
-                    values = await self._load_within_budget(secret_name(source), stale)
-                except ResourceNotFoundError:
-                    log.warning("the signing secret for source %s does not exist in Key Vault", source)
-                    self._entries[source] = _Entry((), self._clock() + FAILED_REFRESH_BACKOFF_SECONDS, missing=True)
-                    raise secret_missing(source) from None
-                except (AzureError, TimeoutError) as error:
-                    if stale is None or stale.missing:
-                        failure = error if isinstance(error, AzureError) else AzureError("timed out")
-                        raise problem_for_dependency_error(KEY_VAULT, failure) from error
-                    log.warning("Key Vault refresh failed for source %s; using cached secrets", source)
-                    self._entries[source] = _Entry(stale.values, self._clock() + FAILED_REFRESH_BACKOFF_SECONDS)
-                    return stale.values
-                self._entries[source] = _Entry(values, self._clock() + self._ttl)
-                return values
+                    return await self._refresh_held(source, stale=stale, force=force)
+                finally:
+                    self._loading.pop(source, None)
+
+    async def _refresh_held(self, source: str, *, stale: _Entry | None, force: bool) -> tuple[str, ...]:
+        """The body of `_refresh`, run while the source's lock is held."""
+        current = self._entries.get(source)
+        if current is not None and current is not stale and (force or self._clock() < current.fresh_until):
+            return current.values  # another request refreshed it while this one waited
+        try:
+            values = await self._load_within_budget(secret_name(source), stale)
+        except ResourceNotFoundError:
+            log.warning("the signing secret for source %s does not exist in Key Vault", source)
+            self._entries[source] = _Entry((), self._clock() + FAILED_REFRESH_BACKOFF_SECONDS, missing=True)
+            raise secret_missing(source) from None
+        except (AzureError, TimeoutError) as error:
+            if stale is None or stale.missing:
+                failure = error if isinstance(error, AzureError) else AzureError("timed out")
+                raise problem_for_dependency_error(KEY_VAULT, failure) from error
+            log.warning("Key Vault refresh failed for source %s; using cached secrets", source)
+            self._entries[source] = _Entry(stale.values, self._clock() + FAILED_REFRESH_BACKOFF_SECONDS)
+            return stale.values
+        self._entries[source] = _Entry(values, self._clock() + self._ttl)
+        return values
 
     async def _load_within_budget(self, name: str, stale: _Entry | None) -> tuple[str, ...]:
         """With cached values to fall back on, a slow Key Vault must not hold the delivery for long."""

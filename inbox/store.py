@@ -35,12 +35,14 @@ from inbox.clients import get_clients
 from inbox.dependencies import BLOB, COSMOS, calling
 from inbox.problems import Problem, bad_request, not_found
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 
 def utc_timestamp(moment: datetime.datetime) -> str:
-    """One fixed ISO-8601 UTC format, so string order is time order in Cosmos queries."""
-    return moment.astimezone(datetime.UTC).strftime(TIMESTAMP_FORMAT)
+    """One fixed-width ISO-8601 UTC format, so string order is time order in Cosmos queries.
+
+    Not strftime: on Linux its `%Y` writes the year 999 as "999", which sorts after "2026".
+    """
+    utc = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 LIMIT_DIGITS = re.compile(r"[0-9]{1,3}")
+# RFC 9110 media-type: type "/" subtype, then "; name=value" parameters (tokens or quoted strings).
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+MEDIA_TYPE = re.compile(
+    rf'{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TCHARS}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))*'
+)
+MAX_CONTENT_TYPE = 200
 
 
 @bp.route(route="webhooks/{source}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -113,8 +119,7 @@ def parse_delivery(source: str, headers: Mapping[str, str], body: bytes) -> Deli
     event_type = _first_header(headers, EVENT_TYPE_HEADERS) or DEFAULT_EVENT_TYPE
     if not EVENT_TYPE.fullmatch(event_type):
         raise bad_request(f"the event type must match {EVENT_TYPE.pattern}")
-    content_type = headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
-    return Delivery(source, event_id, event_type, body, content_type[:200])
+    return Delivery(source, event_id, event_type, body, _media_type(headers.get("Content-Type")))
 
 
 def parse_event_query(source: str, params: Mapping[str, str]) -> tuple[EventFilter, int, str | None]:
@@ -156,6 +161,13 @@ def _limit(raw: str | None) -> int:
     if not LIMIT_DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
+
+
+def _media_type(raw: str | None) -> str:
+    """The sender's Content-Type if it is a well-formed media type; the payload is served back with it."""
+    if raw is None or len(raw) > MAX_CONTENT_TYPE or not MEDIA_TYPE.fullmatch(raw):
+        return DEFAULT_CONTENT_TYPE
+    return raw
 
 
 def _first_header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:

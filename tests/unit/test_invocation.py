@@ -13,7 +13,16 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 
 from inbox import settings as settings_module
-from inbox.dependencies import IDENTITY, TokenUnavailable, calling, problem_for_dependency_error, waiting_for
+from inbox.dependencies import (
+    IDENTITY,
+    KEY_VAULT,
+    TokenUnavailable,
+    Waits,
+    calling,
+    current_waits,
+    problem_for_dependency_error,
+    waiting_for,
+)
 from inbox.invocation import problem_responses
 from inbox.problems import Problem, bad_request
 from tests.unit.test_settings import VALID
@@ -80,6 +89,30 @@ def test_concurrent_waits_inside_one_invocation_still_name_a_dependency() -> Non
         await asyncio.gather(one("blob"), one("cosmos"))
 
     assert problem(invoke(body))["dependency"] in {"blob", "cosmos"}
+
+
+def test_a_request_queued_behind_another_names_what_that_one_waits_on() -> None:
+    """Two deliveries for a cold source share one Key Vault round trip, stuck on the token endpoint."""
+    lock = asyncio.Lock()
+    holder: list[Waits | None] = []
+
+    async def body() -> None:
+        with waiting_for(KEY_VAULT, behind=holder[0] if holder else None):
+            async with lock:
+                holder.append(current_waits())
+                with waiting_for(IDENTITY):
+                    await hang()
+
+    @problem_responses
+    async def handler(req: func.HttpRequest) -> func.HttpResponse:
+        await body()
+        return func.HttpResponse("ok")
+
+    async def both() -> list[func.HttpResponse]:
+        request = func.HttpRequest("POST", "http://x/api/webhooks/github", body=b"")
+        return list(await asyncio.gather(handler(request), handler(request)))
+
+    assert [problem(r)["dependency"] for r in asyncio.run(both())] == ["identity", "identity"]
 
 
 def test_a_hang_in_our_own_code_is_a_bug_not_a_dependency() -> None:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inbox.problems import Problem
+from inbox.store import utc_timestamp
 from inbox.webhooks import MAX_LIMIT, parse_delivery, parse_event_query
 
 ANY_TEXT = st.text(max_size=40)
@@ -81,3 +82,22 @@ def test_any_query_is_accepted_or_a_400(params: dict[str, str]) -> None:
 )
 def test_any_delivery_headers_are_accepted_or_a_400(headers: dict[str, str], body: bytes) -> None:
     refused_with_400(lambda: parse_delivery("github", headers, body))
+
+
+@given(st.text(max_size=60))
+def test_the_stored_content_type_is_a_well_formed_ascii_media_type(raw: str) -> None:
+    content_type = parse_delivery("github", {"Content-Type": raw}, b"{}").content_type
+    assert content_type in (raw, "application/octet-stream")
+    assert content_type.isascii()
+    assert content_type.isprintable()
+    assert "/" in content_type.split(";")[0]
+
+
+@given(st.datetimes(timezones=OFFSETS), st.datetimes(timezones=OFFSETS))
+def test_timestamp_strings_sort_as_the_instants_do(a: datetime.datetime, b: datetime.datetime) -> None:
+    try:
+        sa, sb = utc_timestamp(a), utc_timestamp(b)
+    except OverflowError:
+        return  # past the representable UTC range: the query parser answers 400 for these
+    assert (sa < sb) == (a < b)
+    assert len(sa) == len(sb)
