@@ -4,6 +4,13 @@ Each child gets a pipe on stdin that the stack never writes to. The children wat
 Azurite, the Cosmos server and the function host do it themselves) and exit at end-of-file, which is
 what they see when the stack dies, even by SIGKILL. A normal stop sends SIGTERM, then SIGKILL after a
 grace period.
+
+Children choose their own ports. The stack passes port 0 unless told otherwise, and each child says
+which port it bound: our own servers in their JSON ready line, Azurite in its "listening" lines.
+Picking a free port in the stack and letting the child bind it later always left a window in which
+another process could take it (about one start in 30 failed with "address already in use"); no
+check in the stack can close that window, and retrying on a new port would mean rewiring the Blob
+gateway and the host-name proxy, which are built from those ports.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +40,8 @@ class Child:
     name: str
     process: asyncio.subprocess.Process
     log_path: Path
+    # The ports it listens on, as its readiness signal reported them.
+    ports: tuple[int, ...] = ()
     _pump: asyncio.Task[None] | None = None
 
     @property
@@ -55,6 +65,8 @@ class Child:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free now, and may be taken by the time anyone binds it: for tests that want an
+    address nothing listens on. Children bind port 0 instead (see the module docstring)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -66,7 +78,7 @@ async def start_child(
     *,
     env: Mapping[str, str],
     log_dir: Path,
-    ready: ReadyLine | ReadyPort,
+    ready: ReadyLine | ReadyListening,
     ready_timeout: float = 60.0,
     echo: TextIO | None = None,
 ) -> Child:
@@ -80,69 +92,95 @@ async def start_child(
         stderr=asyncio.subprocess.STDOUT,
         env=dict(env),
     )
+    startup = StartupLines()
     child = Child(name, process, log_path)
-    first_lines: asyncio.Queue[bytes] = asyncio.Queue()
-    child._pump = asyncio.create_task(_pump_output(process, log, echo, first_lines))
+    child._pump = asyncio.create_task(_pump_output(process, log, echo, startup))
     try:
-        await asyncio.wait_for(ready.wait(child, first_lines), ready_timeout)
+        child.ports = await asyncio.wait_for(ready.wait(child, startup.lines), ready_timeout)
     except (TimeoutError, ChildFailed) as exc:
         await child.stop()
         tail = log_path.read_text(errors="replace")[-2000:]
         raise ChildFailed(f"{name} did not become ready ({exc or 'timed out'}); its log ends:\n{tail}") from None
+    finally:
+        startup.close()
     return child
 
 
+class StartupLines:
+    """A child's output lines, kept for its readiness check and only until that check is over.
+
+    The check stops reading once the child is ready; lines kept after that would only pile up for as
+    long as the child runs (the function host logs every request: about 7 KB a delivery).
+    """
+
+    def __init__(self) -> None:
+        self.lines: asyncio.Queue[bytes] = asyncio.Queue()
+        self._open = True
+
+    def offer(self, line: bytes) -> None:
+        if self._open:
+            self.lines.put_nowait(line)
+
+    def close(self) -> None:
+        self._open = False
+        while not self.lines.empty():
+            self.lines.get_nowait()
+
+
 async def _pump_output(
-    process: asyncio.subprocess.Process, log: Any, echo: TextIO | None, lines: asyncio.Queue[bytes]
+    process: asyncio.subprocess.Process, log: Any, echo: TextIO | None, startup: StartupLines
 ) -> None:
     assert process.stdout is not None
     try:
         while line := await process.stdout.readline():
             log.write(line)
-            lines.put_nowait(line)
+            startup.offer(line)
             if echo is not None:
                 echo.write(line.decode(errors="replace"))
                 echo.flush()
     finally:
         log.close()
-        lines.put_nowait(b"")
+        startup.offer(b"")  # end of output, for a check still waiting
 
 
 @dataclass(frozen=True)
 class ReadyLine:
-    """The child prints `{"event": "ready", ...}` on a line of its own when it is listening."""
+    """The child prints `{"event": "ready", "port": P, ...}` on a line of its own when it is listening."""
 
-    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> None:
+    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> tuple[int, ...]:
         while line := await lines.get():
             with contextlib.suppress(ValueError):
                 message = json.loads(line)
                 if isinstance(message, dict) and message.get("event") == "ready":
-                    return
+                    port = message.get("port")
+                    if not isinstance(port, int) or isinstance(port, bool):
+                        raise ChildFailed(f"its ready line names no port: {line!r}")
+                    return (port,)
         raise ChildFailed(f"exited with code {await child.process.wait()}")
 
 
+# Azurite 3.x, once a service listens: "Azurite Blob service is successfully listening at
+# http://127.0.0.1:P" (azurite.js), or "... service successfully listens on https://..." (blob/main.js).
+_AZURITE_LISTENING = re.compile(
+    rb"Azurite (?P<service>Blob|Queue|Table) service (?:is successfully listening at|successfully listens on) "
+    rb"https?://[^\s]*:(?P<port>\d+)"
+)
+
+
 @dataclass(frozen=True)
-class ReadyPort:
-    """The child (Azurite) is ready when every one of its ports accepts connections."""
+class ReadyListening:
+    """Azurite is ready when each of `services` ("Blob", "Queue", "Table") has logged the port it listens on."""
 
-    ports: tuple[int, ...]
-    host: str = "127.0.0.1"
+    services: tuple[str, ...]
 
-    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> None:
-        for port in self.ports:
-            while not await _accepts(self.host, port):
-                if child.process.returncode is not None:
-                    raise ChildFailed(f"exited with code {child.process.returncode}")
-                await asyncio.sleep(0.05)
-
-
-async def _accepts(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(host, port)
-    except OSError:
-        return False
-    writer.close()
-    return True
+    async def wait(self, child: Child, lines: asyncio.Queue[bytes]) -> tuple[int, ...]:
+        ports: dict[str, int] = {}
+        while line := await lines.get():
+            if match := _AZURITE_LISTENING.search(line):
+                ports[match["service"].decode()] = int(match["port"])
+                if all(service in ports for service in self.services):
+                    return tuple(ports[service] for service in self.services)
+        raise ChildFailed(f"exited with code {await child.process.wait()}")
 
 
 def node_executable() -> str:

@@ -8,6 +8,10 @@
 Replies and errors follow what those services send (statuses, field names, `expires_on` as a string
 of epoch seconds). Requests are counted per (identity, resource) and served at `GET /stats`, which is
 how tests prove that clients reuse their tokens.
+
+With a fault gate (devstack/faults.py), the token routes can fail as a broken endpoint does: "refuse"
+drops each connection unanswered, "freeze" holds each request until the fault is cleared. `/stats`
+and `/_devstack/mint` keep working, so tests can still look and mint while the app cannot.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
+from devstack.faults import Gate, passable
 from devstack.tokens import Identity, Tenant, normalise_audience
 
 APP_SERVICE_PATH = "/msi/token"
@@ -30,6 +36,7 @@ IMDS_PATH = "/metadata/identity/oauth2/token"
 APP_SERVICE_API_VERSIONS = frozenset({"2019-08-01"})
 IMDS_API_VERSIONS = frozenset({"2018-02-01", "2019-08-01", "2021-02-01", "2025-04-07"})
 MAX_REQUEST_BYTES = 16 * 1024
+TOKEN_PATHS = frozenset({APP_SERVICE_PATH, IMDS_PATH})
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,13 @@ class TokenCounts:
         return {"requests": rows, "total": sum(self._counts.values())}
 
 
-def create_identity_app(*, tenant: Tenant, directory: Directory, identity_header: str) -> web.Application:
+def create_identity_app(
+    *, tenant: Tenant, directory: Directory, identity_header: str, faults: Gate | None = None
+) -> web.Application:
     counts = TokenCounts()
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_refuse_large_bodies])
+    gate = faults if faults is not None else Gate()  # without a control point, never switched
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_refuse_large_bodies, _token_faults(gate)])
+    app.on_shutdown.append(_release(gate))
 
     async def app_service_token(request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get("X-IDENTITY-HEADER", ""), identity_header):
@@ -170,6 +181,25 @@ async def _refuse_large_bodies(request: web.Request, handler: Any) -> web.Stream
         # Unknown routes and methods get JSON like the rest, not aiohttp's text page.
         return web.json_response({"error": exc.reason}, status=exc.status)
     return response
+
+
+def _token_faults(gate: Gate) -> Middleware:
+    @web.middleware
+    async def token_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in TOKEN_PATHS and not await passable(gate):
+            if request.transport is not None:
+                request.transport.abort()  # gone: the connection drops, nothing is answered
+            return web.Response(status=503)  # never sent: there is no connection left to send it on
+        return await handler(request)
+
+    return token_faults
+
+
+def _release(gate: Gate) -> Callable[[web.Application], Awaitable[None]]:
+    async def release(_: web.Application) -> None:
+        gate.set(None)  # requests held by a freeze finish, so the server's shutdown does not wait for them
+
+    return release
 
 
 def _app_service_error(status: int, message: str) -> web.Response:

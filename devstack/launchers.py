@@ -1,4 +1,8 @@
-"""How each child process of the stack is started: its command line, environment and readiness signal."""
+"""How each child process of the stack is started: its command line, environment and readiness signal.
+
+Every port may be 0: the child then binds a free one and reports it (`Child.ports`, in the order the
+arguments name them), which is how the stack starts them (children.py says why).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ from pathlib import Path
 from typing import TextIO
 
 from devstack.certs import CertPaths
-from devstack.children import Child, ReadyLine, ReadyPort, base_environment, node_executable, start_child
+from devstack.children import Child, ReadyLine, ReadyListening, base_environment, node_executable, start_child
 from devstack.node_packages import NODE_DIR
 
 LOOPBACK = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE = NODE_DIR / "node_modules" / "azurite" / "dist" / "src"
 AZURITE_COMMON = ("--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent")
+# Preloaded into both Azurites: lookups in their in-memory metadata use the most selective index, so
+# an upload does not slow down as blobs accumulate (the module says why it did).
+AZURITE_LOOKUPS = NODE_DIR / "azurite-lookups.js"
 
 
 async def start_data_azurite(port: int, *, account: str, key: str, certs: CertPaths, log_dir: Path) -> Child:
@@ -28,7 +35,7 @@ async def start_data_azurite(port: int, *, account: str, key: str, certs: CertPa
     ]
     # A random key per start replaces Azurite's well-known one, so no test can fall back to it.
     env = {**base_environment(), "AZURITE_ACCOUNTS": f"{account}:{key}"}
-    return await start_child("azurite-data", argv, env=env, log_dir=log_dir, ready=ReadyPort((port,)))
+    return await start_child("azurite-data", argv, env=env, log_dir=log_dir, ready=ReadyListening(("Blob",)))
 
 
 async def start_host_azurite(ports: tuple[int, int, int], *, account: str, key: str, log_dir: Path) -> Child:
@@ -42,7 +49,8 @@ async def start_host_azurite(ports: tuple[int, int, int], *, account: str, key: 
         *AZURITE_COMMON,
     ]
     env = {**base_environment(), "AZURITE_ACCOUNTS": f"{account}:{key}"}
-    return await start_child("azurite-host", argv, env=env, log_dir=log_dir, ready=ReadyPort(ports))
+    ready = ReadyListening(("Blob", "Queue", "Table"))
+    return await start_child("azurite-host", argv, env=env, log_dir=log_dir, ready=ready)
 
 
 def host_storage_connection(ports: tuple[int, int, int], *, account: str, key: str) -> str:
@@ -101,5 +109,5 @@ async def start_function_host(
 
 
 def _guarded(script: Path) -> list[str]:
-    """Run a Node script under guard.js, which ends it when the stack's stdin pipe closes."""
-    return [node_executable(), str(NODE_DIR / "guard.js"), str(script)]
+    """Run Azurite's `script` under guard.js, which ends it when the stack's stdin pipe closes."""
+    return [node_executable(), "--require", str(AZURITE_LOOKUPS), str(NODE_DIR / "guard.js"), str(script)]

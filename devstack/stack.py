@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import secrets
 import ssl
@@ -25,7 +26,8 @@ from aiohttp import web
 from devstack import launchers, provision
 from devstack.blob_gateway import create_blob_gateway, storage_audiences
 from devstack.certs import CertPaths, ensure_certificates
-from devstack.children import Child, free_port
+from devstack.children import Child
+from devstack.faults import FAULTS_PATH, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identities import LocalIdentities
 from devstack.identity_endpoint import APP_SERVICE_PATH, create_identity_app
@@ -132,6 +134,15 @@ class _Plan:
 
 
 @dataclass(frozen=True)
+class _ServicePorts:
+    """Where the Node services listen, as they reported it."""
+
+    blob: int
+    cosmos: int
+    host_storage: tuple[int, int, int]  # blob, queue, table
+
+
+@dataclass(frozen=True)
 class _Endpoints:
     token: int
     vault: int
@@ -141,6 +152,7 @@ class _Endpoints:
     cosmos: int
     host_storage: tuple[int, int, int]
     data_account: str
+    faults: int
 
     @property
     def token_base(self) -> str:
@@ -164,8 +176,9 @@ async def start_stack(options: StackOptions) -> RunningStack:
     plan = _Plan.make(options)
     running = RunningStack()
     try:
-        endpoints = await _serve_in_process(plan, running)
-        await _start_services(plan, endpoints, running)
+        # The Node services first: they bind their own ports, which the gateway and the proxy need.
+        services = await _start_services(plan, running)
+        endpoints = await _serve_in_process(plan, services, running)
         await _provision(plan, endpoints)
         settings = _app_settings(plan, endpoints)
         host_url = await _start_function_host(plan, settings, running)
@@ -179,11 +192,12 @@ async def start_stack(options: StackOptions) -> RunningStack:
     return running
 
 
-async def _serve_in_process(plan: _Plan, running: RunningStack) -> _Endpoints:
-    """The token endpoint, the vault, the Blob gateway and the proxy; the Node services' ports are chosen here too."""
+async def _serve_in_process(plan: _Plan, services: _ServicePorts, running: RunningStack) -> _Endpoints:
+    """The token endpoint, the vault, the Blob gateway and the proxy, in front of the running `services`."""
     ports, resources = plan.options.ports, plan.local.resources
+    token_faults = Gate()
     identity_app = create_identity_app(
-        tenant=plan.tenant, directory=plan.people.directory(), identity_header=plan.identity_header
+        tenant=plan.tenant, directory=plan.people.directory(), identity_header=plan.identity_header, faults=token_faults
     )
     token_port = await _serve(identity_app, ports.token, running)
     vault_app = create_keyvault_app(
@@ -194,7 +208,7 @@ async def _serve_in_process(plan: _Plan, running: RunningStack) -> _Endpoints:
         seed=_seed_secrets(plan.options),
     )
     vault_port = await _serve(vault_app, ports.keyvault, running, tls=plan.certs)
-    blob_port, cosmos_port = ports.blob or free_port(), ports.cosmos or free_port()
+    blob_port, cosmos_port = services.blob, services.cosmos
     account = resources.data_account
     gateway = create_blob_gateway(
         upstream=f"https://{LOOPBACK}:{blob_port}",
@@ -215,28 +229,41 @@ async def _serve_in_process(plan: _Plan, running: RunningStack) -> _Endpoints:
     )
     running.proxies.append(proxy)
     proxy_port = await proxy.start(LOOPBACK, ports.proxy)
-    first = ports.host_storage
-    host_ports = (first, first + 1, first + 2) if first else (free_port(), free_port(), free_port())
+    # The one control point for injected outages (devstack/faults.py): each target is a switch.
+    faults = create_faults_app(
+        {
+            "identity": token_faults.set,
+            "keyvault": functools.partial(proxy.fault, host=resources.vault.host),
+            "blob": functools.partial(proxy.fault, host=account.blob_host),
+            "cosmos": functools.partial(proxy.fault, host=resources.cosmos.host),
+            "proxy": proxy.fault,
+        }
+    )
+    faults_port = await _serve(faults, 0, running)
+    host_ports = services.host_storage
     return _Endpoints(
-        token_port, vault_port, proxy_port, gateway_port, blob_port, cosmos_port, host_ports, account.name
+        token_port, vault_port, proxy_port, gateway_port, blob_port, cosmos_port, host_ports, account.name, faults_port
     )
 
 
-async def _start_services(plan: _Plan, endpoints: _Endpoints, running: RunningStack) -> None:
-    """Both Azurites and Cosmos, in parallel; any that started is stopped if another fails."""
-    resources = plan.local.resources
+async def _start_services(plan: _Plan, running: RunningStack) -> _ServicePorts:
+    """Both Azurites and Cosmos, in parallel; any that started is stopped if another fails.
+
+    A port left at 0 is bound by the child itself, which reports it (children.py says why)."""
+    resources, ports = plan.local.resources, plan.options.ports
+    first = ports.host_storage
     starts: list[Coroutine[Any, Any, Child]] = [
         launchers.start_data_azurite(
-            endpoints.blob, account=endpoints.data_account, key=plan.data_key, certs=plan.certs, log_dir=plan.log_dir
+            ports.blob, account=resources.data_account.name, key=plan.data_key, certs=plan.certs, log_dir=plan.log_dir
         ),
         launchers.start_host_azurite(
-            endpoints.host_storage,
+            (first, first + 1, first + 2) if first else (0, 0, 0),
             account=plan.local.resources.host_account.name,
             key=plan.host_key,
             log_dir=plan.log_dir,
         ),
         launchers.start_cosmos(
-            endpoints.cosmos,
+            ports.cosmos,
             key=plan.cosmos_key,
             certs=plan.certs,
             issuer=plan.tenant.issuer,
@@ -248,10 +275,14 @@ async def _start_services(plan: _Plan, endpoints: _Endpoints, running: RunningSt
         ),
     ]
     outcomes = await asyncio.gather(*starts, return_exceptions=True)
-    running.children.extend(o for o in outcomes if isinstance(o, Child))
+    started = [o for o in outcomes if isinstance(o, Child)]
+    running.children.extend(started)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+    data, host, cosmos = started
+    host_blob, host_queue, host_table = host.ports
+    return _ServicePorts(data.ports[0], cosmos.ports[0], (host_blob, host_queue, host_table))
 
 
 async def _provision(plan: _Plan, endpoints: _Endpoints) -> None:
@@ -295,17 +326,16 @@ async def _start_function_host(plan: _Plan, settings: Mapping[str, str], running
     """The app on the local host; "" when the port is left to `func start`."""
     if plan.options.ports.functions is None:
         return ""
-    port = plan.options.ports.functions or free_port()
     host = await launchers.start_function_host(
         plan.options.app_dir,
-        port,
+        plan.options.ports.functions,  # 0: the host binds a free port and reports it
         settings=settings,
         keys=(plan.function_key, plan.master_key),
         log_dir=plan.log_dir,
         echo=plan.options.host_echo,
     )
     running.children.append(host)
-    return f"http://{LOOPBACK}:{port}"
+    return f"http://{LOOPBACK}:{host.ports[0]}"
 
 
 def _describe(
@@ -329,6 +359,8 @@ def _describe(
             "cosmosDirectUrl": endpoints.cosmos_direct,
             "keyvaultFaultsUrl": f"{endpoints.vault_direct}/_devstack/faults",
             "cosmosFaultsUrl": f"https://{LOOPBACK}:{endpoints.cosmos}/_devstack/faults",
+            # Outages of any dependency, the token endpoint or the proxy: refuse or freeze (devstack/faults.py).
+            "faultsUrl": f"http://{LOOPBACK}:{endpoints.faults}{FAULTS_PATH}",
             # What each service decided, per principal, action and scope, and which assignment allowed it.
             "authorizationsUrls": {
                 "keyvault": f"{endpoints.vault_direct}/_devstack/authorizations",

@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -131,6 +132,31 @@ class StackInfo:
 
     def pids(self) -> dict[str, int]:
         return dict(self.env.devstack["pids"])
+
+    # --- outages (devstack/faults.py) ------------------------------------------------------------
+
+    def fault(self, target: str, mode: str) -> None:
+        """Make "keyvault", "blob", "cosmos", "identity" or "proxy" "refuse" or "freeze" until cleared."""
+        _http_json(self.env.devstack["faultsUrl"], method="POST", body={"target": target, "mode": mode})
+
+    def clear_faults(self, target: str | None = None) -> None:
+        """Clear one target's fault, or every fault; held connections move on."""
+        query = f"?{urllib.parse.urlencode({'target': target})}" if target else ""
+        _http_json(self.env.devstack["faultsUrl"] + query, method="DELETE")
+
+    def faults(self) -> dict[str, str]:
+        return dict(_http_json(self.env.devstack["faultsUrl"])["faults"])
+
+    def freeze_child(self, name: str) -> None:
+        """SIGSTOP a child process by its name in pids() ("cosmos", "azurite-data", ...): it accepts, never answers."""
+        os.kill(self.pids()[name], signal.SIGSTOP)
+
+    def thaw_child(self, name: str) -> None:
+        os.kill(self.pids()[name], signal.SIGCONT)
+
+    def kill_child(self, name: str) -> None:
+        """SIGKILL a child: gone for good (nothing restarts it), so only for a stack of the test's own."""
+        os.kill(self.pids()[name], signal.SIGKILL)
 
 
 class StaticTokenCredential:

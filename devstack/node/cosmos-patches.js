@@ -2,6 +2,9 @@
 // Fixes for the gaps of @vercel/cosmosdb-server 1.0.1 that the app runs into (FIELD-NOTES "Broken"):
 // a missing item answered 500, queries ignoring the partition key header, transactional batch 500
 // and not atomic, and the account advertising the address it bound instead of the one clients use.
+// And two costs that grew with the data: a partition-scoped query read every item of the container
+// (cosmos-partitions.js indexes them by partition), and compiled to code that is quadratic in the
+// items it reads (cosmos-query-code.js).
 //
 // The fixes replace the `default` export of the library's handler modules. Its router copies those
 // functions when routes.js is first required, so `install()` must run before anything requires the
@@ -10,6 +13,8 @@
 const fs = require("fs");
 const path = require("path");
 const { errorCode } = require("./cosmos-http");
+const partitions = require("./cosmos-partitions");
+const queryCode = require("./cosmos-query-code");
 
 const LIB = path.dirname(require.resolve("@vercel/cosmosdb-server/lib/routes.js"));
 const HANDLERS = path.join(LIB, "handler");
@@ -106,25 +111,12 @@ function readDocumentOr404(handler) {
   };
 }
 
-// A comparable form of a partition key value; `{}` in the header means "no value" (the SDKs'
-// PartitionKey.NONE) and matches items without the property.
-function partitionToken(value) {
-  const isEmptyObject = value !== null && typeof value === "object" && Object.keys(value).length === 0;
-  return value === undefined || isEmptyObject ? "<none>" : JSON.stringify(value);
-}
-
-function itemsInPartition(items, value) {
-  // Private fields of the library's Items class: _data maps rid -> item, and its partition key
-  // path is the container's first /path (hierarchical keys store only their first level there).
-  const keyPath = items._getPartitionKeyPath();
-  const wanted = partitionToken(value);
-  const matching = [...items._data].filter(([, item]) => partitionToken(getValue(keyPath, item.read())) === wanted);
-  return new Map(matching);
-}
+const { partitionToken } = partitions;
 
 // The library runs a query over every item unless the WHERE clause names the key (and refuses a
 // query without WHERE). With a partition key header, Cosmos runs it over that partition only: run
-// the library's own query code on a view of the container whose data is that partition.
+// the library's own query code on a view of the container whose data (a private field of the
+// library's Items: rid -> item) is that partition's, from the partition index.
 function scopedToPartition(handler) {
   return async (account, req, res, params) => {
     const key = partitionKeyHeader(req);
@@ -139,7 +131,7 @@ function scopedToPartition(handler) {
       }
       const items = collection.documents;
       const partitionView = Object.create(items);
-      partitionView._data = itemsInPartition(items, key[0]);
+      partitionView._data = partitions.itemsInPartition(items, key[0]);
       try {
         return items.query.call(partitionView, query, paging);
       } catch (err) {
@@ -162,6 +154,7 @@ function restore(items, snapshot) {
   items._data = snapshot.data;
   items._index = snapshot.index;
   items._ridCount = snapshot.ridCount;
+  partitions.reindex(items);
 }
 
 function patchInBatch(collection, operation) {
@@ -288,6 +281,8 @@ function install() {
   if (require.cache[path.join(LIB, "routes.js")]) {
     throw new Error("cosmos-patches: install() must run before @vercel/cosmosdb-server's routes are loaded");
   }
+  partitions.install();
+  queryCode.install();
   const handlerFiles = fs.readdirSync(HANDLERS).filter(file => file.endsWith(".js") && !file.startsWith("_"));
   const missing = Object.keys(REPLACEMENTS).filter(file => !handlerFiles.includes(file));
   if (missing.length > 0) {

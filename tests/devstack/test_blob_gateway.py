@@ -180,14 +180,16 @@ async def _serve_tls(app: web.Application, certs: CertPaths) -> tuple[web.AppRun
     await runner.setup()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certs.server_cert, certs.server_key)
-    port = free_port()
-    await web.TCPSite(runner, LOOPBACK, port, ssl_context=context).start()
-    return runner, port
+    site = web.TCPSite(runner, LOOPBACK, 0, ssl_context=context)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    return runner, int(server.sockets[0].getsockname()[1])
 
 
 async def _start_azurite(folder: Path, certs: CertPaths, key: str) -> tuple[Child, int]:
-    port = free_port()
-    child = await start_data_azurite(port, account=ACCOUNT, key=key, certs=certs, log_dir=folder)
+    child = await start_data_azurite(0, account=ACCOUNT, key=key, certs=certs, log_dir=folder)
+    port = child.ports[0]  # bound by Azurite itself, so no other process can take it first
     credential = {"account_name": ACCOUNT, "account_key": key}
     # What Bicep creates in Azure, with the key only infra holds.
     async with BlobServiceClient(

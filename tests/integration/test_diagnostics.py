@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from devstack.children import free_port
 from devstack.testing import ROOT, StackInfo
 from inbox import permissions
 from inbox.signing import sign
@@ -45,12 +44,11 @@ def test_diagnostics_needs_the_admin_key(inbox: Inbox, key: str) -> None:
 @pytest.fixture(scope="module")
 def roleless_host(devstack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second host serving the same app, running as an identity that holds no role anywhere."""
-    port = free_port()
     env = {**os.environ, **devstack.settings, "AZURE_CLIENT_ID": devstack.client_id("outsider")}
     env |= {"DEVSTACK_FUNCTION_KEY": "unused-function-key", "DEVSTACK_MASTER_KEY": MASTER_KEY}
     log = (tmp_path_factory.mktemp("roleless") / "host.log").open("wb")
     host = subprocess.Popen(
-        [sys.executable, "-m", "devstack.funchost", "--app-dir", str(ROOT), "--port", str(port)],
+        [sys.executable, "-m", "devstack.funchost", "--app-dir", str(ROOT), "--port", "0"],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -60,7 +58,7 @@ def roleless_host(devstack: StackInfo, tmp_path_factory: pytest.TempPathFactory)
     assert host.stdout is not None
     ready = json.loads(host.stdout.readline())
     assert ready["event"] == "ready"
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{ready['port']}"  # the host binds its own port and reports it
     host.terminate()
     host.wait(10)
 
