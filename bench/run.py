@@ -1,102 +1,116 @@
-"""`python3 dev.py bench`: start the local stack and print how fast the app is on it.
+"""`python3 dev.py bench` (also `python -m bench`): the app beside its floor and the naive way, on one fresh stack.
 
-Measures, on this machine: stack start-up, ingest latency (sequential) and throughput (concurrent),
-query latency, and how many token and Key Vault requests all of that cost (clients and secrets are
-meant to be reused, so both stay flat however many requests are served). Loopback only; every loop
-is bounded.
+One private stack is started for the run (Azurite and the local Cosmos slow down as data
+accumulates, so a shared one would skew every number). On it, side by side:
+- app: the real functions called in this process, with real `azure.functions.HttpRequest`s;
+- app_host: the same functions through the local Functions host over HTTP;
+- floor: the same backend calls made directly with warm clients (bench/floor.py);
+- naive: the same ingest written as tutorials teach it (bench/naive.py, the anti-pattern).
+
+Phases, each in mirrored rounds of blocks (bench/schedule.py): one warm-up call each; ingest one at a
+time; ingest with `--concurrency` senders (app, app_host, floor); list_events limit 50 (app,
+app_host, floor). Before them, cold start in fresh interpreters (bench/cold_start.py). Token and Key
+Vault requests come from the stack's own counters, per block. The table goes to stdout, progress to
+stderr, and the JSON document to `--out` (default .devstack/bench.json). The targets are printed
+with met or MISSED; nothing here fails because one was missed. Loopback only; every loop is bounded.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import dataclasses
+import importlib
 import json
-import statistics
+import os
+import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import aiohttp
+from bench.plan import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, Plan
+from bench.report import Results, evaluate_targets, render_table, to_json
+from devstack.testing import ROOT, StackInfo, StackProcess
 
-from devstack.sign import signature_header
-from devstack.testing import StackInfo, StackProcess
-
-# One 1 KiB JSON payload; each delivery gets its own id, so every one is a new event.
-BODY = json.dumps({"bench": True, "padding": "x" * 1024}).encode()
+DEFAULT_OUT = ROOT / ".devstack" / "bench.json"
+# Modules that read the environment once, at import, in ways the app depends on.
+IMPORT_TIME_READERS = ("aiohttp",)  # its default TLS context, from SSL_CERT_FILE
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=300, help="deliveries per phase (default 300)")
-    parser.add_argument("--concurrency", type=int, default=20, help="parallel senders in the throughput phase")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as state:
-        started = time.perf_counter()
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    plan = Plan(args.requests, args.concurrency, args.profile)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-") as state:
         stack = StackProcess(Path(state))
         try:
             info = stack.wait_ready()
-            print(f"stack ready                 {time.perf_counter() - started:8.2f} s")
-            asyncio.run(measure(info, Path(state), args.requests, args.concurrency))
+            stack_start = time.perf_counter() - began
+            print(f"private stack ready in {stack_start:.2f} s", file=sys.stderr, flush=True)
+            enter_app_environment(info.settings)
+            # Only now: see bench/measure.py's docstring.
+            measure: Callable[[StackInfo, Plan], Results] = importlib.import_module("bench.measure").measure
+            results = measure(info, plan)
         finally:
             stack.stop()
+    wall = time.perf_counter() - began
+    results = dataclasses.replace(
+        results, run={**results.run, "stack_start_s": round(stack_start, 2), "wall_s": round(wall, 1)}
+    )
+    targets = evaluate_targets(results)
+    print(render_table(results, targets))
+    print(f"\nstack start {stack_start:.2f} s, whole run {wall:.1f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(to_json(results, targets), indent=2) + "\n")
+    print(f"JSON written to {args.out}")
+    return 0
 
 
-async def measure(info: StackInfo, state: Path, count: int, concurrency: int) -> None:
-    header, secret_signature = _signature(state)
-    base = f"{info.env.host_url}/api"
-    tokens_before, vault_before = sum(info.token_counts().values()), sum(info.keyvault_counts().values())
-    async with aiohttp.ClientSession() as http:
+def enter_app_environment(settings: Mapping[str, str]) -> None:
+    """Give this process the app's settings (identity endpoint, proxy, CA...), as the worker gets them.
 
-        async def deliver() -> float:
-            headers = {header: secret_signature, "X-GitHub-Delivery": str(uuid.uuid4()), "X-GitHub-Event": "push"}
-            begun = time.perf_counter()
-            async with http.post(f"{base}/webhooks/github", data=BODY, headers=headers) as response:
-                assert response.status == 202, await response.text()
-            return time.perf_counter() - begun
-
-        await deliver()  # first request: credential, clients and secret cache are created here
-        sequential = [await deliver() for _ in range(count)]
-        _report("ingest, one at a time", sequential)
-
-        gate = asyncio.Semaphore(concurrency)
-
-        async def gated() -> float:
-            async with gate:
-                return await deliver()
-
-        begun = time.perf_counter()
-        parallel = await asyncio.gather(*(gated() for _ in range(count)))
-        elapsed = time.perf_counter() - begun
-        _report(f"ingest, {concurrency} in parallel", list(parallel))
-        print(f"  throughput                {count / elapsed:8.1f} deliveries/s")
-
-        key = {"x-functions-key": info.env.function_key}
-
-        async def query() -> float:
-            begun = time.perf_counter()
-            async with http.get(f"{base}/webhooks/github/events?limit=50", headers=key) as response:
-                assert response.status == 200
-                await response.read()
-            return time.perf_counter() - begun
-
-        _report("list_events, limit 50", [await query() for _ in range(min(count, 100))])
-    tokens = sum(info.token_counts().values()) - tokens_before
-    vault = sum(info.keyvault_counts().values()) - vault_before
-    print(f"token requests during run   {tokens:8d}")
-    print(f"Key Vault requests          {vault:8d}")
+    In Azure they are in the worker's environment before it starts; here they exist only once the
+    stack is up, so nothing that reads them at import time may have been imported before.
+    """
+    early = [module for module in IMPORT_TIME_READERS if module in sys.modules]
+    if early:
+        raise RuntimeError(f"{', '.join(early)} imported before the app's settings were set; import it later")
+    os.environ.update(settings)
 
 
-def _signature(state: Path) -> tuple[str, str]:
-    name, _, value = signature_header(state / "env.json", "github", BODY).partition(": ")
-    return name, value
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--requests",
+        type=_positive,
+        default=DEFAULT_REQUESTS,
+        help=f"deliveries one at a time per variant (default {DEFAULT_REQUESTS}); twice as many run concurrently, "
+        "a quarter as many for naive and for list_events",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=DEFAULT_CONCURRENCY,
+        help=f"senders in the concurrent phase (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON (default %(default)s)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="also profile the in-process concurrent phase with pyinstrument (if installed); .html or text",
+    )
+    return parser.parse_args(argv)
 
 
-def _report(label: str, seconds: list[float]) -> None:
-    ms = sorted(s * 1000 for s in seconds)
-    p95 = ms[int(len(ms) * 0.95) - 1]
-    print(f"{label:<27} p50 {statistics.median(ms):7.2f} ms   p95 {p95:7.2f} ms   n={len(ms)}")
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
