@@ -19,10 +19,21 @@ TEST_SOURCES = (
     "listing",
     "digest",
     "logs",
+    "fuzz",
+    "load",
+    "rotation-load",
 )
 SECRET_CACHE_SECONDS = 2
 # Configured in the app but with no secret in Key Vault, like a source added before its secret is set.
 SOURCE_WITHOUT_SECRET = "unset"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--deep",
+        action="store_true",
+        help="fuzz the HTTP API with ten times as many cases (tests/reliability/test_api_contract.py)",
+    )
 
 
 @pytest.fixture(scope="session")
