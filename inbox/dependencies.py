@@ -22,6 +22,9 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpRes
 from inbox.problems import Problem, dependency_unavailable
 
 IDENTITY, KEY_VAULT, BLOB, COSMOS = "identity", "keyvault", "blob", "cosmos"
+# Cosmos DB's 403 sub-status for a logical partition at its 20 GB limit ("Diagnose and troubleshoot
+# Azure Cosmos DB forbidden exceptions", learn.microsoft.com): a 403 that is not about the identity.
+COSMOS_PARTITION_FULL = 1014
 
 
 class TokenUnavailable(ClientAuthenticationError):
@@ -94,7 +97,9 @@ def problem_for_dependency_error(dependency: str, error: AzureError) -> Problem:
     status = getattr(error, "status_code", None)
     if isinstance(error, TokenUnavailable):
         return dependency_unavailable(IDENTITY, "the app could not get a token for its managed identity")
-    if isinstance(error, ClientAuthenticationError) or status in (401, 403):
+    if getattr(error, "sub_status", None) == COSMOS_PARTITION_FULL:
+        detail = f"{dependency} refused the write: this source's partition is full"
+    elif isinstance(error, ClientAuthenticationError) or status in (401, 403):
         detail = f"{dependency} refused the app's identity; an operator can see why at /api/diagnostics"
     elif isinstance(error, ServiceRequestError):
         detail = f"{dependency} could not be reached"

@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable, Iterator
 import azure.functions as func
 import pytest
 from azure.core.exceptions import ServiceRequestError
+from azure.cosmos.exceptions import CosmosHttpResponseError
 
 from inbox import settings as settings_module
 from inbox.dependencies import (
+    COSMOS_PARTITION_FULL,
     IDENTITY,
     KEY_VAULT,
     TokenUnavailable,
@@ -177,3 +179,12 @@ def test_a_problem_raised_by_the_handler_keeps_its_status() -> None:
         raise Problem(413, "payload-too-large", "The payload is too large")
 
     assert invoke(body).status_code == 413
+
+
+def test_a_full_cosmos_partition_is_not_reported_as_a_refused_identity() -> None:
+    error = CosmosHttpResponseError(  # type: ignore[no-untyped-call]
+        status_code=403, message="Partition key reached maximum size", sub_status=COSMOS_PARTITION_FULL
+    )
+    detail = str(problem(problem_for_dependency_error("cosmos", error).to_response())["detail"])
+    assert "partition is full" in detail
+    assert "identity" not in detail
