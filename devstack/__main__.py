@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             functions=None if args.no_host else args.host_port,
         ),
         sources=args.sources,
+        unseeded=_unseeded(args.unseeded, args.sources),
         extra_settings=dict(_setting(s) for s in args.setting),
         seed_file=args.seed,
         certs_dir=args.certs_dir,
@@ -114,6 +115,15 @@ def _setting(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _unseeded(raw: str, sources: str) -> tuple[str, ...]:
+    chosen = tuple(s.strip() for s in raw.split(",") if s.strip())
+    configured = {s.strip() for s in sources.split(",")}
+    unknown = sorted(set(chosen) - configured)
+    if unknown:
+        raise SystemExit(f"--unseeded names sources that --sources does not: {', '.join(unknown)}")
+    return chosen
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -122,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", type=Path, default=ROOT / ".devstack", help="certificates, logs and env.json")
     up.add_argument("--certs-dir", type=Path, help="local CA and server certificate (default: STATE_DIR/certs)")
     up.add_argument("--sources", default=DEFAULT_SOURCES, help="WEBHOOK_SOURCES for the app")
+    up.add_argument(
+        "--unseeded",
+        default="",
+        metavar="SOURCES",
+        help="comma-separated sources whose signing secret is left unset, as right after `azd up`",
+    )
     up.add_argument("--infra-dir", type=Path, default=INFRA_DIR, help="the Bicep to serve (default: infra/)")
     up.add_argument(
         "--identity",

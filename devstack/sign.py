@@ -14,7 +14,7 @@ from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
 
 from devstack.settings_files import EnvFile
-from inbox.signing import SIGNATURE_HEADER, sign
+from inbox.signing import SIGNATURE_HEADER, secret_name, sign
 
 
 def signature_header(env_path: Path, source: str, body: bytes) -> str:
@@ -28,7 +28,7 @@ def signature_header(env_path: Path, source: str, body: bytes) -> str:
     try:
         credential = ManagedIdentityCredential(client_id=env.devstack["identities"]["developer"]["clientId"])
         with SecretClient(settings["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=env.ca_bundle) as vault:
-            secret = vault.get_secret(f"webhook-{source}").value or ""
+            secret = vault.get_secret(secret_name(source)).value or ""
     finally:
         for name, value in saved.items():
             if value is None:

@@ -37,6 +37,7 @@ from devstack.local_deployment import INFRA_DIR, LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
 from devstack.settings_files import EnvFile, write_env_file, write_local_settings
 from devstack.tokens import Tenant, TokenVerifier
+from inbox.signing import secret_name
 
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 DEFAULT_SOURCES = "github,demo"
@@ -62,6 +63,8 @@ class StackOptions:
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
     sources: str = DEFAULT_SOURCES
+    # Sources the app is configured with but whose signing secret is not seeded: the state after `azd up`.
+    unseeded: tuple[str, ...] = ()
     seed_file: Path | None = None
     certs_dir: Path | None = None  # default: <state_dir>/certs
     # The Bicep the stack serves (a copy with a grant removed shows what Azure would refuse), and the
@@ -396,10 +399,12 @@ async def _serve(app: web.Application, port: int, running: RunningStack, *, tls:
 
 
 def _seed_secrets(options: StackOptions) -> list[SeedSecret]:
-    """The seed file's secrets, plus a random `webhook-<source>` secret for each source it lacks."""
-    seed = load_seed(options.seed_file) if options.seed_file else []
+    """The seed file's secrets, plus a random `webhook-<source>` secret for each source it lacks,
+    except for the sources left unseeded."""
+    left_out = {secret_name(source) for source in options.unseeded}
+    seed = [s for s in (load_seed(options.seed_file) if options.seed_file else []) if s.name not in left_out]
     named = {s.name for s in seed}
     for source in filter(None, (s.strip() for s in options.sources.split(","))):
-        if f"webhook-{source}" not in named:
-            seed.append(SeedSecret(name=f"webhook-{source}", value=secrets.token_urlsafe(32)))
+        if secret_name(source) not in named | left_out:
+            seed.append(SeedSecret(name=secret_name(source), value=secrets.token_urlsafe(32)))
     return seed

@@ -56,6 +56,16 @@ def hint(need: Need, settings: Settings, principal: str) -> str:
     return f"{refused} infra/ grants it with '{grant.role}' at {grant.scope_level} scope: {command}"
 
 
+def secret_hint(source: str, settings: Settings, *, has_versions: bool) -> str:
+    """How to give a source its signing secret: the state right after `azd up`, or every version retired."""
+    why = "every version is disabled or expired" if has_versions else "it does not exist yet"
+    return (
+        f"Deliveries from {source} are answered 503 source-not-configured: its signing secret {why}. "
+        f"Set it to the secret the sender signs with: az keyvault secret set --vault-name "
+        f"{_first_label(settings.key_vault_endpoint)} --name webhook-{source} --value <secret>"
+    )
+
+
 def _rbac_scope(target: Target, level: str, settings: Settings) -> str:
     if target is Target.VAULT:
         vault = f"$(az keyvault show --name {_first_label(settings.key_vault_endpoint)} --query id -o tsv)"

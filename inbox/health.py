@@ -8,7 +8,10 @@ data action the app's code performs (inbox/permissions.py), with the same client
 list and read the signing secrets, write and read a probe blob in each container, read the index's
 metadata, read, create and query a probe item in a partition no source uses. The first refused
 action of a check names itself, the role infra/ grants it with, and the command that grants it
-(inbox/access_hints.py). The report never contains a token or a secret.
+(inbox/access_hints.py). `secrets` says, per source, whether its signing secret exists and can be
+used, with the `az keyvault secret set` command when not: right after `azd up` none exist, and
+deliveries are answered 503 `source-not-configured` until they do. The report never contains a token
+or a secret.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,16 +34,18 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
+from azure.keyvault.secrets import SecretProperties
 
 from inbox import permissions
-from inbox.access_hints import hint
+from inbox.access_hints import hint, secret_hint
 from inbox.clients import Clients, get_clients
 from inbox.identity import get_credential, identity_kind
 from inbox.invocation import problem_responses
 from inbox.permissions import Need
 from inbox.problems import json_response
-from inbox.secret_cache import secret_name
+from inbox.secret_cache import usable
 from inbox.settings import Settings, get_settings
+from inbox.signing import secret_name
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions lacks annotations here
 
@@ -65,36 +71,74 @@ async def diagnostics(req: func.HttpRequest) -> func.HttpResponse:
     settings, clients = get_settings(), get_clients()
     # Each part reports its own timeout before the request's deadline would answer for all of them.
     budget = max(settings.request_deadline_seconds - CHECK_MARGIN_SECONDS, CHECK_MARGIN_SECONDS)
+    secrets: dict[str, SecretState] = {}
     identity, *checks = await asyncio.gather(
         describe_identity(settings, budget),
-        run_check("keyvault", keyvault_steps(clients, settings), budget),
+        run_check("keyvault", keyvault_steps(clients, settings, secrets), budget),
         run_check("blob", blob_steps(clients), budget),
         run_check("cosmos", cosmos_steps(clients), budget),
     )
     principal = identity.get("principalId") or identity.get("clientId") or "<principal-id>"
     report = [check.as_json(settings, principal) for check in checks]
+    # A source without a secret is not a broken role: the checks stay green, and `secrets` says what to set.
     healthy = all(check.ok for check in checks)
-    return json_response({"identity": identity, "checks": report}, status=200 if healthy else 503)
+    document = {"identity": identity, "checks": report, "secrets": secrets_report(settings, secrets)}
+    return json_response(document, status=200 if healthy else 503)
 
 
 # --- the steps: one per data action the app performs -------------------------------------------------
 
 
-def keyvault_steps(clients: Clients, settings: Settings) -> list[Step]:
-    # A secret not set yet is a 404 (or an empty list), which Key Vault answers only to a caller it
-    # authorised: the role works, whether or not the source's secret exists yet.
-    async def list_versions(name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            async for _ in clients.secrets.list_properties_of_secret_versions(name):
-                break
+@dataclass(frozen=True)
+class SecretState:
+    versions: int
+    usable: str | None  # the newest version Key Vault will serve, if any
 
-    async def read_latest(name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            await clients.secrets.get_secret(name)
 
-    names = [secret_name(source) for source in settings.sources]
-    steps: list[Step] = [(permissions.LIST_SECRET_VERSIONS, _bind(list_versions, n)) for n in names]
-    return steps + [(permissions.READ_SECRET, _bind(read_latest, n)) for n in names]
+def keyvault_steps(clients: Clients, settings: Settings, found: dict[str, SecretState]) -> list[Step]:
+    """List each source's secret versions, then read the newest usable one.
+
+    A secret not set yet is an empty list (or a 404), which Key Vault answers only to a caller it
+    authorised: the role works whether or not the secret exists, and `found` records which it is.
+    """
+
+    async def list_versions(source: str) -> None:
+        listed = []
+        with contextlib.suppress(ResourceNotFoundError):
+            listed = [p async for p in clients.secrets.list_properties_of_secret_versions(secret_name(source))]
+        served = sorted((p for p in listed if usable(p)), key=_created, reverse=True)
+        found[source] = SecretState(len(listed), served[0].version if served else None)
+
+    async def read(source: str) -> None:
+        state = found.get(source)
+        if state is not None and state.usable is not None:
+            await clients.secrets.get_secret(secret_name(source), state.usable)
+        elif state is None or state.versions == 0:
+            with contextlib.suppress(ResourceNotFoundError):  # authorised, and nothing there yet
+                await clients.secrets.get_secret(secret_name(source))
+        # Versions that are all disabled or expired: nothing to read, and no role question to ask.
+
+    steps: list[Step] = [(permissions.LIST_SECRET_VERSIONS, _bind(list_versions, s)) for s in settings.sources]
+    return steps + [(permissions.READ_SECRET, _bind(read, s)) for s in settings.sources]
+
+
+def secrets_report(settings: Settings, found: dict[str, SecretState]) -> list[dict[str, Any]]:
+    """Per source: whether its signing secret can be used, and if not, the command that sets it."""
+    report = []
+    for source in settings.sources:
+        state = found.get(source)
+        if state is None:  # Key Vault refused or failed before this source was listed
+            report.append({"source": source, "secret": secret_name(source), "state": "unknown", "hint": None})
+            continue
+        ready = state.usable is not None
+        hint = None if ready else secret_hint(source, settings, has_versions=state.versions > 0)
+        status = "ready" if ready else ("no-usable-version" if state.versions else "missing")
+        report.append({"source": source, "secret": secret_name(source), "state": status, "hint": hint})
+    return report
+
+
+def _created(properties: SecretProperties) -> datetime.datetime:
+    return properties.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 def blob_steps(clients: Clients) -> list[Step]:

@@ -34,6 +34,7 @@ from inbox.clients import get_clients
 from inbox.dependencies import KEY_VAULT, Waits, current_waits, problem_for_dependency_error, waiting_for
 from inbox.problems import Problem
 from inbox.settings import get_settings
+from inbox.signing import secret_name
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ REFRESH_COOLDOWN_SECONDS = 30.0
 FAILED_REFRESH_BACKOFF_SECONDS = 10.0
 STALE_REFRESH_BUDGET_SECONDS = 2.0
 VERSIONS_ACCEPTED = 2  # the current secret and the one it replaced
-
-
-def secret_name(source: str) -> str:
-    return f"webhook-{source}"
 
 
 @dataclass(frozen=True)
@@ -164,9 +161,9 @@ class SecretCache:
             if error.status_code != 403:  # 403 here: the latest version is disabled
                 raise
             latest = None
-        current = [latest] if latest is not None and _usable(latest.properties) else []
+        current = [latest] if latest is not None and usable(latest.properties) else []
         others = sorted(
-            (p for p in listed if _usable(p) and (latest is None or p.version != latest.properties.version)),
+            (p for p in listed if usable(p) and (latest is None or p.version != latest.properties.version)),
             key=lambda p: p.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC),
             reverse=True,
         )
@@ -175,7 +172,8 @@ class SecretCache:
         return tuple(s.value for s in (*current, *previous) if s.value)
 
 
-def _usable(properties: SecretProperties) -> bool:
+def usable(properties: SecretProperties) -> bool:
+    """Enabled, and inside its not-before / expires window: a version Key Vault will serve."""
     now = datetime.datetime.now(datetime.UTC)
     if not properties.enabled:
         return False

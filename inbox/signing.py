@@ -10,6 +10,11 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 PREFIX = "sha256="
 
 
+def secret_name(source: str) -> str:
+    """The Key Vault secret a source's deliveries are signed with."""
+    return f"webhook-{source}"
+
+
 def sign(secret: str, body: bytes) -> str:
     """The header value a sender computes; used by tests and the `devstack sign` helper."""
     return PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -38,9 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def devstack_args() -> list[str]:
-    app_sources = ",".join((*TEST_SOURCES, SOURCE_WITHOUT_SECRET))
     return [
-        *("--sources", ",".join(TEST_SOURCES)),  # seeded in Key Vault
-        *("--setting", f"WEBHOOK_SOURCES={app_sources}"),
+        *("--sources", ",".join((*TEST_SOURCES, SOURCE_WITHOUT_SECRET))),
+        *("--unseeded", SOURCE_WITHOUT_SECRET),
         *("--setting", f"SECRET_CACHE_SECONDS={SECRET_CACHE_SECONDS}"),
     ]

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from devstack.testing import StackInfo
-from inbox.secret_cache import secret_name
+from inbox.signing import secret_name
 from tests.conftest import SECRET_CACHE_SECONDS
 from tests.integration.inbox_api import Inbox, new_id
 from tests.reliability.conftest import Answer, deliver
