@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         certs_dir=args.certs_dir,
         infra_dir=args.infra_dir.resolve(),
         identity=args.identity,
+        vault_purge_protection=None if args.vault_purge_protection is None else args.vault_purge_protection == "on",
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
         host_echo=None if args.quiet else sys.stdout,
@@ -144,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(IDENTITY_TYPES),
         default="user",
         help="the app's managed identity kind (main.bicep appIdentityType): user-assigned or system-assigned",
+    )
+    up.add_argument(
+        "--vault-purge-protection",
+        choices=("on", "off"),
+        help="override infra/'s enablePurgeProtection for the local vault (off: deleted secrets can be purged)",
     )
     up.add_argument("--seed", type=Path, default=ROOT / "devstack" / "keyvault-seed.json", help="Key Vault seed")
     up.add_argument(

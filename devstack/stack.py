@@ -31,7 +31,7 @@ from devstack.faults import FAULTS_PATH, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identities import LocalIdentities
 from devstack.identity_endpoint import APP_SERVICE_PATH, create_identity_app
-from devstack.keyvault import SeedSecret, create_keyvault_app, load_seed
+from devstack.keyvault import DeletionPolicy, SeedSecret, create_keyvault_app, load_seed
 from devstack.launchers import LOOPBACK
 from devstack.local_deployment import INFRA_DIR, LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
@@ -71,6 +71,8 @@ class StackOptions:
     # app identity kind it is deployed with (main.bicep's appIdentityType).
     infra_dir: Path = INFRA_DIR
     identity: str = "user"
+    # The vault's purge protection: None serves infra/'s enablePurgeProtection; False lets purges run.
+    vault_purge_protection: bool | None = None
     # App settings added to (or overriding) the stack's own, e.g. SECRET_CACHE_SECONDS for tests.
     extra_settings: Mapping[str, str] = field(default_factory=dict)
     write_local_settings: bool = True
@@ -209,6 +211,7 @@ async def _serve_in_process(plan: _Plan, services: _ServicePorts, running: Runni
         authorizer=plan.local.authorizer,
         vault_id=resources.vault.id,
         seed=_seed_secrets(plan.options),
+        deletion=DeletionPolicy.for_vault(resources.vault, purge_protection=plan.options.vault_purge_protection),
     )
     vault_port = await _serve(vault_app, ports.keyvault, running, tls=plan.certs)
     blob_port, cosmos_port = services.blob, services.cosmos

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -62,6 +64,19 @@ def parse_property_change(body: Mapping[str, Any]) -> PropertyChange:
         tags=_tags(body.get("tags")),
         attributes=_attribute_change(body.get("attributes")),
     )
+
+
+def parse_backup(body: Mapping[str, Any]) -> bytes:
+    """SecretRestoreParameters: `value`, the blob a backup answered, in base64url (padding optional)."""
+    value = body.get("value")
+    if value is None:
+        raise bad_parameter("Property 'value' is required.")
+    if not isinstance(value, str):
+        raise bad_parameter("Property 'value' must be a string.")
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise bad_parameter("Property 'value' is not base64url.") from None
 
 
 def _content_type(raw: object) -> str | None:

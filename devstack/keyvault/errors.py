@@ -54,3 +54,45 @@ def secret_not_found(name: str, version: str = "") -> ServiceError:
 
 def echo(text: str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[:_ECHO_LIMIT] + "..."
+
+
+# The soft-delete refusals, in Key Vault's words. Sources: the 409 for a deleted name quoted in
+# ironmansoftware/powershell-universal#1990 (its inner code from external-secrets#3519); "Deleted Secret
+# not found" and the restore conflict from the azure-sdk-for-js keyvault-secrets recordings; the purge
+# refusal from a Terraform run quoted in a public main.tf (Status=403 Code="Forbidden").
+
+
+def deleted_secret_not_found(name: str) -> ServiceError:
+    return ServiceError(404, "SecretNotFound", f"Deleted Secret not found: {echo(name)}")
+
+
+def deleted_but_recoverable(name: str) -> ServiceError:
+    return ServiceError(
+        409,
+        "Conflict",
+        f"Secret {echo(name)} is currently in a deleted but recoverable state, and its name cannot be reused; "
+        "in this state, the secret can only be recovered or purged.",
+        inner_code="ObjectIsDeletedButRecoverable",
+    )
+
+
+def restore_conflict(secret_id: str) -> ServiceError:
+    return ServiceError(
+        409,
+        "Conflict",
+        f"There was a conflict restoring the secret '{secret_id}'. This can happen if either: a second secret "
+        "with the same name was created after the first secret was deleted; thus trying to restore a secret "
+        "whose name is already in use. To fix this, rename the second secret to something else so that the "
+        "restore works. The second probable cause of this exception is when multiple operations are performed "
+        "in parallel against the secret. To avoid this error, perform operations against a secret in a "
+        "sequential manner.",
+    )
+
+
+def purge_refused(vault: str) -> ServiceError:
+    return ServiceError(
+        403,
+        "Forbidden",
+        'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service '
+        f"will automatically purge it after the retention period has passed. Vault: {vault};location=local",
+    )

@@ -1,9 +1,12 @@
-"""What a data-plane request asks for: the operation its method and path name, its api-version, its origin."""
+"""What a data-plane request asks for: the operation its method and path name, and its origin.
+
+The paths are the secrets REST API's (Security.KeyVault.Secrets routes.tsp): `/secrets` for live
+secrets, `/deletedsecrets` for soft-deleted ones, `/secrets/restore` for restoring a backup.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -17,8 +20,6 @@ GET_SECRET_VERSIONS = "getSecretVersions"  # noqa: S105
 GET_SECRETS = "getSecrets"
 SET_SECRET = "setSecret"  # noqa: S105
 UPDATE_SECRET = "updateSecret"  # noqa: S105
-OPERATIONS = (GET_SECRET, GET_SECRET_VERSIONS, GET_SECRETS, SET_SECRET, UPDATE_SECRET)
-# Not served yet (their paths answer 405 or 400): named so the RBAC table already covers them.
 DELETE_SECRET = "deleteSecret"  # noqa: S105
 GET_DELETED_SECRET = "getDeletedSecret"  # noqa: S105
 GET_DELETED_SECRETS = "getDeletedSecrets"
@@ -26,17 +27,29 @@ RECOVER_DELETED_SECRET = "recoverDeletedSecret"  # noqa: S105
 PURGE_DELETED_SECRET = "purgeDeletedSecret"  # noqa: S105
 BACKUP_SECRET = "backupSecret"  # noqa: S105
 RESTORE_SECRET = "restoreSecret"  # noqa: S105
+OPERATIONS = (
+    GET_SECRET,
+    GET_SECRET_VERSIONS,
+    GET_SECRETS,
+    SET_SECRET,
+    UPDATE_SECRET,
+    DELETE_SECRET,
+    GET_DELETED_SECRET,
+    GET_DELETED_SECRETS,
+    RECOVER_DELETED_SECRET,
+    PURGE_DELETED_SECRET,
+    BACKUP_SECRET,
+    RESTORE_SECRET,
+)
 
 NAME_PATTERN = re.compile(r"[0-9a-zA-Z-]{1,127}")
-# "7.4", "7.6-preview.2", "2025-07-01": any version shape passes, so newer SDKs keep working.
-API_VERSION_PATTERN = re.compile(r"\d+\.\d+(-preview(\.\d+)?)?|\d{4}-\d{2}-\d{2}(-preview)?")
 HOST_PATTERN = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
 
 @dataclass(frozen=True)
 class Route:
     operation: str
-    name: str = ""
+    name: str = ""  # "" for operations on the vault (listings, restore)
     version: str = ""  # "" = the latest version
 
 
@@ -50,12 +63,16 @@ class Call:
 
 def resolve(method: str, raw_path: str) -> Route:
     segments = [unquote(segment) for segment in raw_path.split("/")[1:]]
-    if not segments or segments[0].lower() != "secrets":
-        raise ServiceError(404, "NotFound", "This vault serves only the secrets API under /secrets.")
+    collection = segments[0].lower() if segments else ""
     rest = segments[1:]
     if rest and rest[-1] == "":
         rest = rest[:-1]  # "/secrets/name/" is "/secrets/name": the latest version
-    routes = _routes_for(rest)
+    if collection == "secrets":
+        routes = _secret_routes(rest)
+    elif collection == "deletedsecrets":
+        routes = _deleted_secret_routes(rest)
+    else:
+        raise ServiceError(404, "NotFound", "This vault serves only the secrets API: /secrets and /deletedsecrets.")
     route = routes.get(method)
     if route is None:
         allowed = ", ".join(sorted(routes))
@@ -70,32 +87,42 @@ def resolve(method: str, raw_path: str) -> Route:
     return route
 
 
-def _routes_for(rest: list[str]) -> dict[str, Route]:
+def _secret_routes(rest: list[str]) -> dict[str, Route]:
     match rest:
         case []:
             return {"GET": Route(GET_SECRETS)}
         case [name]:
-            return {
+            routes = {
                 "GET": Route(GET_SECRET, name),
                 "PUT": Route(SET_SECRET, name),
                 "PATCH": Route(UPDATE_SECRET, name),
+                "DELETE": Route(DELETE_SECRET, name),
             }
+            if name == "restore":  # POST /secrets/restore; the other methods still name a secret "restore"
+                routes["POST"] = Route(RESTORE_SECRET)
+            return routes
         case [name, "versions"]:
             return {"GET": Route(GET_SECRET_VERSIONS, name)}
         case [name, version]:
-            return {"GET": Route(GET_SECRET, name, version), "PATCH": Route(UPDATE_SECRET, name, version)}
+            routes = {"GET": Route(GET_SECRET, name, version), "PATCH": Route(UPDATE_SECRET, name, version)}
+            if version == "backup":
+                routes["POST"] = Route(BACKUP_SECRET, name)
+            return routes
         case _:
             # Key Vault reads a third segment as an operation name and refuses ones it does not know.
             raise bad_parameter(f"The request URI names no known operation: {echo('/'.join(rest))}")
 
 
-def api_version(query: Mapping[str, str]) -> str:
-    version = query.get("api-version", "")
-    if not version:
-        raise bad_parameter("The api-version query parameter is missing or empty.")
-    if not API_VERSION_PATTERN.fullmatch(version):
-        raise bad_parameter(f"The specified version ({echo(version)}) is not recognized.")
-    return version
+def _deleted_secret_routes(rest: list[str]) -> dict[str, Route]:
+    match rest:
+        case []:
+            return {"GET": Route(GET_DELETED_SECRETS)}
+        case [name]:
+            return {"GET": Route(GET_DELETED_SECRET, name), "DELETE": Route(PURGE_DELETED_SECRET, name)}
+        case [name, "recover"]:
+            return {"POST": Route(RECOVER_DELETED_SECRET, name)}
+        case _:
+            raise bad_parameter(f"The request URI names no known operation: {echo('/'.join(rest))}")
 
 
 def origin(request: web.Request) -> str:

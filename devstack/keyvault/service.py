@@ -5,13 +5,17 @@ Beside the REST API, routes for tests, none authenticated: `GET /stats` (request
 app's retry and failure paths) and `/_devstack/authorizations` (the RBAC decisions taken so far,
 counted; loopback callers only, since it names principals and the assignments that grant them).
 
-Authorisation is Azure's: each operation needs one data action at the vault or at the secret
-(`rbac.REQUIREMENTS`), and the `Authorizer` built from infra/'s role assignments decides.
+Every data-plane request passes the same steps, in Key Vault's order: an injected fault for its
+operation; authentication, before anything about the path is judged (a request without a token gets
+the 401 challenge whatever its path, as Key Vault answers it); the path and the api-version;
+authorisation, Azure's: each operation needs one data action at the vault or at the secret
+(`rbac.REQUIREMENTS`), and the `Authorizer` built from infra/'s role assignments decides; then the
+operation itself (operations.py).
 
 Each data-plane request counts once in the stats: as "challenge" (no token), as "rejected" (a token
 refused, or a caller no role assignment allows), or under the operation it asked for (whatever the
-answer, including an injected fault). Requests that match no operation, or lack api-version, are not
-counted.
+answer, including an injected fault). A request with a token that names no operation, or a bad
+api-version, is not counted.
 """
 
 from __future__ import annotations
@@ -19,31 +23,22 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jwt
 from aiohttp import hdrs, web
 
-from devstack.keyvault.bodies import MAX_REQUEST_BYTES, parse_new_version, parse_property_change, read_json_object
+from devstack.keyvault.api_versions import api_version
+from devstack.keyvault.bodies import MAX_REQUEST_BYTES, read_json_object
+from devstack.keyvault.deletion import DeletionPolicy
 from devstack.keyvault.errors import ServiceError, echo
 from devstack.keyvault.faults import Fault, parse_fault
+from devstack.keyvault.operations import SecretOperations
 from devstack.keyvault.rbac import REQUIREMENTS, DecisionLog, rbac_refusal, vault_name
-from devstack.keyvault.routes import (
-    GET_SECRET,
-    GET_SECRET_VERSIONS,
-    GET_SECRETS,
-    OPERATIONS,
-    SET_SECRET,
-    UPDATE_SECRET,
-    Call,
-    api_version,
-    origin,
-    resolve,
-)
+from devstack.keyvault.routes import OPERATIONS, Call, Route, origin, resolve
 from devstack.keyvault.seed import SeedSecret, seed_version
 from devstack.keyvault.store import Store
-from devstack.keyvault.wire import paginate, secret_bundle, secret_item
 from devstack.tokens import TokenError, TokenVerifier
 from infra_model.authorization import Authorizer
 
@@ -52,7 +47,10 @@ CHALLENGE = "challenge"
 REJECTED = "rejected"
 
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
+NEW_VAULT_DELETION = DeletionPolicy()  # what a vault gets without the properties: 90 days, no purge protection
 AUTHORITY_HOST = "https://login.microsoftonline.com"
+# As Key Vault's recordings word it since 2026; older ones say "...missing a Bearer or PoP token."
+MISSING_TOKEN = "AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token."  # noqa: S105
 
 
 def create_keyvault_app(
@@ -62,10 +60,12 @@ def create_keyvault_app(
     authorizer: Authorizer,
     vault_id: str,
     seed: Sequence[SeedSecret] = (),
+    deletion: DeletionPolicy = NEW_VAULT_DELETION,
 ) -> web.Application:
-    """The vault as an app. `vault_id` is its ARM resource id, the scope its role assignments name."""
+    """The vault as an app. `vault_id` is its ARM resource id, the scope its role assignments name;
+    `deletion` its soft-delete retention and purge protection (by default a new vault's: 90 days, off)."""
     service = _KeyVaultService(
-        verifier=verifier, tenant_id=tenant_id, authorizer=authorizer, vault_id=vault_id, seed=seed
+        verifier=verifier, tenant_id=tenant_id, authorizer=authorizer, vault_id=vault_id, seed=seed, deletion=deletion
     )
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app.router.add_get("/stats", service.stats)
@@ -87,6 +87,7 @@ class _KeyVaultService:
         authorizer: Authorizer,
         vault_id: str,
         seed: Sequence[SeedSecret],
+        deletion: DeletionPolicy,
     ) -> None:
         self._verifier = verifier
         self._challenge = f'Bearer authorization="{AUTHORITY_HOST}/{tenant_id}", resource="{KEY_VAULT_RESOURCE}"'
@@ -94,26 +95,23 @@ class _KeyVaultService:
         self._vault = vault_name(vault_id)  # checked first: a vault URL passed by mistake fails here
         self._vault_id = vault_id
         self._decisions = DecisionLog()
-        self._store = Store()
         self._counts: Counter[str] = Counter()
         self._fault: Fault | None = None
-        self._operations: dict[str, Callable[[Call], Awaitable[web.Response]]] = {
-            GET_SECRET: self._get_secret,
-            GET_SECRET_VERSIONS: self._get_secret_versions,
-            GET_SECRETS: self._get_secrets,
-            SET_SECRET: self._set_secret,
-            UPDATE_SECRET: self._update_secret,
-        }
-        now = _now()
+        store = Store()
+        now = int(time.time())
         for entry in seed:
-            self._store.add(entry.name, seed_version(entry), now)
+            store.add(entry.name, seed_version(entry), now)
+        self._operations = SecretOperations(store, deletion, self._vault).handlers
 
     async def data_plane(self, request: web.Request) -> web.Response:
         try:
-            route = resolve(request.method, request.rel_url.raw_path)
-            call = Call(request, route, origin(request), api_version(request.query))
-            self._inject_fault(route.operation)
+            route = _route(request)
+            if isinstance(route, Route):
+                self._inject_fault(route.operation)
             claims = self._authenticate(request)
+            if isinstance(route, ServiceError):
+                raise route
+            call = Call(request, route, origin(request), api_version(request.query))
             self._authorize(claims, call)
             self._counts[route.operation] += 1
             return await self._operations[route.operation](call)
@@ -167,7 +165,7 @@ class _KeyVaultService:
     def _authenticate(self, request: web.Request) -> dict[str, Any]:
         token = _bearer_token(request)
         if token is None:
-            raise self._unauthorized("Request is missing a Bearer or PoP token.", counted_as=CHALLENGE)
+            raise self._unauthorized(MISSING_TOKEN, counted_as=CHALLENGE)
         try:
             return self._verifier.verify(token)
         except TokenError as exc:
@@ -187,7 +185,9 @@ class _KeyVaultService:
         if error.expired:
             return "[TokenExpired] Error validating token: 'S2S12086'."
         if isinstance(error.__cause__, jwt.InvalidSignatureError):
-            return "AKV10046: Unable to resolve the key used for signature validation."
+            # Key Vault quotes the token's header (not the token): the key id it could not resolve is in it.
+            header = echo(token.split(".", 1)[0])
+            return f"AKV10046: Unable to resolve the key used for signature validation. EncodedJwtHeader: '{header}'."
         if error.__cause__ is not None:
             return "[BearerReadAccessTokenFailed] Error validating token: 'S2S12005'."
         # The signature held and only a claim check failed, so the claims are the issuer's own words.
@@ -206,43 +206,13 @@ class _KeyVaultService:
         if not decision.allowed:
             raise rbac_refusal(claims, decision, self._vault, counted_as=REJECTED)
 
-    # --- operations
 
-    async def _get_secret(self, call: Call) -> web.Response:
-        secret, version = self._store.lookup(call.route.name, call.route.version)
-        if not version.enabled:
-            raise ServiceError(
-                403, "Forbidden", "Operation get is not allowed on a disabled secret.", inner_code="SecretDisabled"
-            )
-        return web.json_response(secret_bundle(call.origin, secret, version, with_value=True))
-
-    async def _set_secret(self, call: Call) -> web.Response:
-        new = parse_new_version(await read_json_object(call.request))
-        secret, version = self._store.add(call.route.name, new, _now())
-        return web.json_response(secret_bundle(call.origin, secret, version, with_value=True))
-
-    async def _update_secret(self, call: Call) -> web.Response:
-        change = parse_property_change(await read_json_object(call.request))
-        secret, version = self._store.lookup(call.route.name, call.route.version)
-        version.apply(change, _now())
-        return web.json_response(secret_bundle(call.origin, secret, version, with_value=False))
-
-    async def _get_secrets(self, call: Call) -> web.Response:
-        page, next_link = paginate(self._store.by_name(), call, "/secrets")
-        items = [secret_item(call.origin, secret, secret.latest, versioned=False) for secret in page]
-        return web.json_response({"value": items, "nextLink": next_link})
-
-    async def _get_secret_versions(self, call: Call) -> web.Response:
-        secret = self._store.find(call.route.name)
-        # Versions only ever append, so an index is a stable paging position.
-        entries = [(f"{index:010d}", version) for index, version in enumerate(secret.versions)]
-        page, next_link = paginate(entries, call, f"/secrets/{secret.name}/versions")
-        items = [secret_item(call.origin, secret, version, versioned=True) for version in page]
-        return web.json_response({"value": items, "nextLink": next_link})
-
-
-def _now() -> int:
-    return int(time.time())
+def _route(request: web.Request) -> Route | ServiceError:
+    """The route, or why there is none: said only to a caller who authenticated."""
+    try:
+        return resolve(request.method, request.rel_url.raw_path)
+    except ServiceError as error:
+        return error
 
 
 def _bearer_token(request: web.Request) -> str | None:

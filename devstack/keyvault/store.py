@@ -1,4 +1,10 @@
-"""The vault's contents, in memory: secrets by name, each with its versions oldest first."""
+"""The vault's contents, in memory: live and soft-deleted secrets by name, each with its versions
+oldest first.
+
+Nothing is written to disk: the contents live as long as the stack (the seed refills them at start).
+A deleted secret keeps its name, versions and times until it is recovered, purged, or its scheduled
+purge date passes; while it is deleted its name cannot be set or restored.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from devstack.keyvault.errors import secret_not_found
+from devstack.keyvault.errors import (
+    deleted_but_recoverable,
+    deleted_secret_not_found,
+    restore_conflict,
+    secret_not_found,
+)
 
 VERSION_PATTERN = re.compile(r"[0-9a-f]{32}")
 
@@ -78,11 +89,24 @@ class Secret:
         raise secret_not_found(self.name, version)
 
 
+@dataclass
+class DeletedSecret:
+    secret: Secret
+    deleted_date: int
+    scheduled_purge_date: int
+
+
 class Store:
     def __init__(self) -> None:
         self._secrets: dict[str, Secret] = {}
+        self._deleted: dict[str, DeletedSecret] = {}
+
+    # --- live secrets
 
     def add(self, name: str, new: NewVersion, now: int) -> tuple[Secret, Version]:
+        deleted = self._deleted_now(name, now)
+        if deleted is not None:
+            raise deleted_but_recoverable(deleted.secret.name)
         secret = self._secrets.setdefault(name.lower(), Secret(name))
         version = Version(
             version=uuid.uuid4().hex,
@@ -98,8 +122,11 @@ class Store:
         secret.versions.append(version)
         return secret, version
 
+    def get(self, name: str) -> Secret | None:
+        return self._secrets.get(name.lower())
+
     def find(self, name: str) -> Secret:
-        secret = self._secrets.get(name.lower())
+        secret = self.get(name)
         if secret is None:
             raise secret_not_found(name)
         return secret
@@ -112,3 +139,51 @@ class Store:
 
     def by_name(self) -> list[tuple[str, Secret]]:
         return sorted(self._secrets.items())
+
+    def restore(self, secret: Secret, now: int, secret_id: str) -> Secret:
+        """A backed-up secret back under its name, unless the name is taken, live or deleted."""
+        key = secret.name.lower()
+        if key in self._secrets or self._deleted_now(key, now) is not None:
+            raise restore_conflict(secret_id)
+        self._secrets[key] = secret
+        return secret
+
+    # --- soft delete
+
+    def delete(self, name: str, now: int, purge_date: int) -> DeletedSecret:
+        secret = self._secrets.pop(name.lower(), None)
+        if secret is None:
+            raise secret_not_found(name)
+        deleted = DeletedSecret(secret, deleted_date=now, scheduled_purge_date=purge_date)
+        self._deleted[name.lower()] = deleted
+        return deleted
+
+    def deleted(self, name: str, now: int) -> DeletedSecret:
+        deleted = self._deleted_now(name, now)
+        if deleted is None:
+            raise deleted_secret_not_found(name)
+        return deleted
+
+    def deleted_by_name(self, now: int) -> list[tuple[str, DeletedSecret]]:
+        self._purge_due(now)
+        return sorted(self._deleted.items())
+
+    def recover(self, name: str, now: int) -> Secret:
+        deleted = self.deleted(name, now)
+        del self._deleted[name.lower()]
+        self._secrets[name.lower()] = deleted.secret
+        return deleted.secret
+
+    def purge(self, name: str, now: int) -> None:
+        self.deleted(name, now)
+        del self._deleted[name.lower()]
+
+    def _deleted_now(self, name: str, now: int) -> DeletedSecret | None:
+        self._purge_due(now)
+        return self._deleted.get(name.lower())
+
+    def _purge_due(self, now: int) -> None:
+        """What the vault purges by itself once a deleted secret's retention has passed."""
+        due = [key for key, deleted in self._deleted.items() if deleted.scheduled_purge_date <= now]
+        for key in due:
+            del self._deleted[key]

@@ -1,4 +1,5 @@
-"""The JSON the vault answers with: secret bundles and items, and listings paged by an opaque skip token."""
+"""The JSON the vault answers with: secret bundles and items, their deleted forms, backups, and listings
+paged by an opaque skip token."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import binascii
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from devstack.keyvault.deletion import DeletionPolicy
 from devstack.keyvault.errors import bad_parameter
 from devstack.keyvault.routes import Call
-from devstack.keyvault.store import Secret, Version
+from devstack.keyvault.store import DeletedSecret, Secret, Version
 
 DEFAULT_PAGE_SIZE = 25  # REST reference: "If not specified the service will return up to 25 results"
-RECOVERABLE_DAYS = 90  # soft delete's default retention, which every new vault has
-RECOVERY_LEVEL = "Recoverable+Purgeable"
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 # --- shapes
 
 
-def _attributes(version: Version) -> dict[str, Any]:
+def _attributes(version: Version, policy: DeletionPolicy) -> dict[str, Any]:
     attributes: dict[str, Any] = {"enabled": version.enabled}
     if version.not_before is not None:
         attributes["nbf"] = version.not_before
@@ -30,15 +30,17 @@ def _attributes(version: Version) -> dict[str, Any]:
     attributes.update(
         created=version.created,
         updated=version.updated,
-        recoveryLevel=RECOVERY_LEVEL,
-        recoverableDays=RECOVERABLE_DAYS,
+        recoveryLevel=policy.recovery_level,
+        recoverableDays=policy.retention_days,
     )
     return attributes
 
 
-def secret_item(origin: str, secret: Secret, version: Version, *, versioned: bool) -> dict[str, Any]:
+def secret_item(
+    origin: str, secret: Secret, version: Version, *, versioned: bool, policy: DeletionPolicy
+) -> dict[str, Any]:
     """A SecretItem: what listings show. Listing secrets names the secret, listing versions the version."""
-    item: dict[str, Any] = {"id": f"{origin}/secrets/{secret.name}", "attributes": _attributes(version)}
+    item: dict[str, Any] = {"id": f"{origin}/secrets/{secret.name}", "attributes": _attributes(version, policy)}
     if versioned:
         item["id"] += f"/{version.version}"
     if version.content_type is not None:
@@ -48,11 +50,40 @@ def secret_item(origin: str, secret: Secret, version: Version, *, versioned: boo
     return item
 
 
-def secret_bundle(origin: str, secret: Secret, version: Version, *, with_value: bool) -> dict[str, Any]:
-    bundle = secret_item(origin, secret, version, versioned=True)
+def secret_bundle(
+    origin: str, secret: Secret, version: Version, *, with_value: bool, policy: DeletionPolicy
+) -> dict[str, Any]:
+    bundle = secret_item(origin, secret, version, versioned=True, policy=policy)
     if with_value:
         bundle = {"value": version.value, **bundle}
     return bundle
+
+
+def _deletion(origin: str, deleted: DeletedSecret) -> dict[str, Any]:
+    return {
+        "recoveryId": f"{origin}/deletedsecrets/{deleted.secret.name}",
+        "deletedDate": deleted.deleted_date,
+        "scheduledPurgeDate": deleted.scheduled_purge_date,
+    }
+
+
+def deleted_secret_bundle(origin: str, deleted: DeletedSecret, policy: DeletionPolicy) -> dict[str, Any]:
+    """A DeletedSecretBundle, as delete and get-deleted answer: the latest version's id, never its value."""
+    secret = deleted.secret
+    bundle = secret_bundle(origin, secret, secret.latest, with_value=False, policy=policy)
+    return {**_deletion(origin, deleted), **bundle}
+
+
+def deleted_secret_item(origin: str, deleted: DeletedSecret, policy: DeletionPolicy) -> dict[str, Any]:
+    """A DeletedSecretItem, as the deleted listing shows it: the secret's id without a version."""
+    secret = deleted.secret
+    item = secret_item(origin, secret, secret.latest, versioned=False, policy=policy)
+    return {**_deletion(origin, deleted), **item}
+
+
+def backup_result(blob: bytes) -> dict[str, str]:
+    """BackupSecretResult: the blob in base64url without padding, as Key Vault sends it."""
+    return {"value": base64.urlsafe_b64encode(blob).decode().rstrip("=")}
 
 
 # --- paging

@@ -2,12 +2,14 @@
 
 Every test serves a fresh vault over real HTTPS on 127.0.0.1 (a free port) with the local CA. The SDK
 tests pass `verify_challenge_resource=False` because they reach the vault by IP; the app itself goes
-through the vault proxy by its Azure-shaped name and keeps the check on.
+through the vault proxy by its Azure-shaped name and keeps the check on. Microsoft's own SDK test
+suite runs against the whole stack in tests/conformance/.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
 import itertools
@@ -27,21 +29,32 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
 from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 
 from devstack.certs import CertPaths, ensure_certificates
+from devstack.identities import LocalIdentities
 from devstack.keyvault import (
+    GET_DELETED_SECRET,
+    GET_DELETED_SECRETS,
     GET_SECRET,
     GET_SECRET_VERSIONS,
     GET_SECRETS,
     OPERATIONS,
+    DeletionPolicy,
     SeedSecret,
     create_keyvault_app,
     load_seed,
 )
+from devstack.keyvault import operations as vault_operations
 from devstack.keyvault.rbac import REQUIREMENTS
+from devstack.local_deployment import deploy
 from devstack.tokens import Identity, Tenant, TokenVerifier
 from infra_model.authorization import Assignment, Authorizer, permits
 from infra_model.roles import built_in_role
@@ -50,6 +63,11 @@ VAULT_RESOURCE = "https://vault.azure.net"
 API_VERSION = "7.6"
 SEEDED = "webhook-demo"
 VERSION_ID = re.compile(r"[0-9a-f]{32}")
+DAY = 24 * 3600
+# infra/'s vault: 7 days' retention and purge protection (key-vault.bicep), as the stack serves it.
+PROTECTED = DeletionPolicy(retention_days=7, purge_protection=True)
+NEW_VAULT = DeletionPolicy()  # a vault made without the properties: 90 days, no purge protection
+MISSING_TOKEN = "AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token."
 # Mixed case, as ARM ids are written: Key Vault's 403 prints it lower-cased.
 VAULT_ID = (
     "/subscriptions/6f1f7a52-0c55-4b1e-9d0e-3c2b1a000001/resourceGroups/rg-Inbox"
@@ -173,14 +191,17 @@ def people() -> People:
     return People()
 
 
-@pytest.fixture
-async def vault(certs: CertPaths, tenant: Tenant, people: People) -> AsyncIterator[Vault]:
+@contextlib.asynccontextmanager
+async def serving(
+    certs: CertPaths, tenant: Tenant, people: People, deletion: DeletionPolicy = NEW_VAULT
+) -> AsyncIterator[Vault]:
     app = create_keyvault_app(
         verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {VAULT_RESOURCE}),
         tenant_id=tenant.tenant_id,
         authorizer=people.authorizer(),
         vault_id=VAULT_ID,
         seed=[SeedSecret(SEEDED, "seeded-value", content_type="text/plain", tags={"purpose": "test"})],
+        deletion=deletion,
     )
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(certs.server_cert, certs.server_key)
@@ -197,17 +218,46 @@ async def vault(certs: CertPaths, tenant: Tenant, people: People) -> AsyncIterat
             await runner.cleanup()
 
 
+@pytest.fixture
+async def vault(certs: CertPaths, tenant: Tenant, people: People) -> AsyncIterator[Vault]:
+    """A vault as a new one is made: 90 days' retention, no purge protection."""
+    async with serving(certs, tenant, people) as served:
+        yield served
+
+
+@pytest.fixture
+async def protected_vault(certs: CertPaths, tenant: Tenant, people: People) -> AsyncIterator[Vault]:
+    async with serving(certs, tenant, people, PROTECTED) as served:
+        yield served
+
+
 # --- authentication and authorisation -----------------------------------------------------------
 
 
-async def test_request_without_token_gets_the_challenge(vault: Vault) -> None:
-    reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"))
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", kv(f"/secrets/{SEEDED}")),
+        ("DELETE", kv(f"/secrets/{SEEDED}")),
+        ("GET", kv("/deletedsecrets")),
+        # Authentication comes before the path is judged: none of these is a served operation.
+        ("GET", kv("/keys/some-key")),
+        ("GET", "/"),
+        ("POST", kv(f"/secrets/{SEEDED}")),
+        ("GET", kv("/secrets/bad_name")),
+        ("GET", f"/secrets/{SEEDED}?api-version=1999-01-01"),
+    ],
+)
+async def test_request_without_token_gets_the_challenge_whatever_its_path(
+    vault: Vault, method: str, target: str
+) -> None:
+    reply = await vault.send(method, target)
     assert reply.status == 401
     assert reply.headers["WWW-Authenticate"] == (
         f'Bearer authorization="https://login.microsoftonline.com/{vault.tenant.tenant_id}", '
         'resource="https://vault.azure.net"'
     )
-    assert reply.error["code"] == "Unauthorized"
+    assert reply.error == {"code": "Unauthorized", "message": MISSING_TOKEN}
     assert (await vault.stats())["challenge"] == 1
 
 
@@ -256,13 +306,20 @@ async def test_refused_token_gets_401_with_key_vaults_wording(vault: Vault, case
         ("GET", "/secrets", "readMetadata/action", VAULT_ID),
         ("PUT", "/secrets/new", "setSecret/action", f"{VAULT_ID}/secrets/new"),
         ("PATCH", f"/secrets/{SEEDED}/", "update/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("DELETE", f"/secrets/{SEEDED}", "delete", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("GET", f"/deletedsecrets/{SEEDED}", "readMetadata/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("GET", "/deletedsecrets", "readMetadata/action", VAULT_ID),
+        ("POST", f"/deletedsecrets/{SEEDED}/recover", "recover/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("DELETE", f"/deletedsecrets/{SEEDED}", "purge/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("POST", f"/secrets/{SEEDED}/backup", "backup/action", f"{VAULT_ID}/secrets/{SEEDED}"),
+        ("POST", "/secrets/restore", "restore/action", VAULT_ID),
     ],
 )
 async def test_caller_without_an_assignment_is_forbidden_by_rbac_for_the_action_and_scope(
     vault: Vault, method: str, path: str, action: str, scope: str
 ) -> None:
     outsider = vault.people.outsider
-    body = {"value": "x"} if method != "GET" else None
+    body = {"value": "x"} if method in {"PUT", "PATCH"} or path.endswith("/restore") else None
     reply = await vault.send(method, kv(path), token=vault.token(outsider), body=body)
     assert reply.status == 403
     assert reply.error["code"] == "Forbidden"
@@ -381,10 +438,11 @@ def test_vault_id_must_be_the_vaults_arm_id(tenant: Tenant, people: People, vaul
 
 
 def test_built_in_roles_grant_the_served_operations_as_documented() -> None:
-    """Secrets User reads (values, metadata, listings); Secrets Officer does every served operation."""
+    """Secrets User reads (values, metadata, listings, deleted secrets' metadata); Secrets Officer does
+    every served operation, delete, recover, purge, backup and restore included."""
     user_may = {op for op in OPERATIONS if permits(SECRETS_USER, REQUIREMENTS[op].action)}
     officer_may = {op for op in OPERATIONS if permits(SECRETS_OFFICER, REQUIREMENTS[op].action)}
-    assert user_may == {GET_SECRET, GET_SECRET_VERSIONS, GET_SECRETS}
+    assert user_may == {GET_SECRET, GET_SECRET_VERSIONS, GET_SECRETS, GET_DELETED_SECRET, GET_DELETED_SECRETS}
     assert officer_may == set(OPERATIONS)
 
 
@@ -466,18 +524,19 @@ async def test_expired_secret_is_still_served(vault: Vault) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [
-        "/secrets/never-written",
-        f"/secrets/{SEEDED}/{uuid.uuid4().hex}",
-        f"/secrets/{SEEDED}/not-a-version",
-        "/secrets/never-written/versions",
-    ],
+    ["/secrets/never-written", f"/secrets/{SEEDED}/{uuid.uuid4().hex}", f"/secrets/{SEEDED}/not-a-version"],
 )
 async def test_unknown_secret_or_version_is_secret_not_found(vault: Vault, path: str) -> None:
     reply = await vault.as_officer("GET", kv(path))
     assert reply.status == 404
     assert reply.error["code"] == "SecretNotFound"
     assert "was not found in this key vault" in reply.error["message"]
+
+
+async def test_versions_of_a_secret_that_does_not_exist_are_an_empty_list(vault: Vault) -> None:
+    """Key Vault's recorded answer: 200 with no versions, not a 404."""
+    reply = await vault.as_officer("GET", kv("/secrets/never-written/versions"))
+    assert (reply.status, reply.body) == (200, {"value": [], "nextLink": None})
 
 
 async def test_ids_and_links_follow_the_host_the_client_used(vault: Vault) -> None:
@@ -525,14 +584,297 @@ async def test_bad_paging_parameters_are_bad_parameter(vault: Vault, query: dict
     assert (reply.status, reply.error["code"]) == (400, "BadParameter")
 
 
+@pytest.mark.parametrize("requested", ["application/x-pem-file", "application/x-pkcs12", "APPLICATION/X-PEM-FILE"])
+async def test_get_with_a_supported_out_content_type_serves_the_value_as_stored(vault: Vault, requested: str) -> None:
+    """No secret here backs a certificate, so there is nothing to convert (Azure's answer for a plain
+    secret is not recorded; Microsoft's suite accepts 200, 400 or 404)."""
+    reply = await vault.as_officer("GET", kv(f"/secrets/{SEEDED}", outContentType=requested))
+    assert (reply.status, reply.body["value"], reply.body["contentType"]) == (200, "seeded-value", "text/plain")
+
+
+@pytest.mark.parametrize("requested", ["text/plain", "application/json", ""])
+async def test_get_with_an_unsupported_out_content_type_is_bad_parameter(vault: Vault, requested: str) -> None:
+    reply = await vault.as_officer("GET", kv(f"/secrets/{SEEDED}", outContentType=requested))
+    assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+    assert "outContentType" in reply.error["message"]
+
+
+# --- soft delete, recovery and purge ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "reported"),
+    [
+        (PROTECTED, ("CustomizedRecoverable", 7)),
+        (DeletionPolicy(retention_days=7, purge_protection=False), ("CustomizedRecoverable+Purgeable", 7)),
+        (DeletionPolicy(retention_days=90, purge_protection=True), ("Recoverable", 90)),
+        (NEW_VAULT, ("Recoverable+Purgeable", 90)),
+    ],
+)
+async def test_every_secret_reports_the_vaults_recovery_level_and_days(
+    certs: CertPaths, tenant: Tenant, people: People, policy: DeletionPolicy, reported: tuple[str, int]
+) -> None:
+    async with serving(certs, tenant, people, policy) as served:
+        written = await served.as_officer("PUT", kv("/secrets/levelled"), {"value": "x"})
+        listed = await served.as_officer("GET", kv("/secrets"))
+        deleted = await served.as_officer("DELETE", kv("/secrets/levelled"))
+    for attributes in (written.body["attributes"], listed.body["value"][0]["attributes"], deleted.body["attributes"]):
+        assert (attributes["recoveryLevel"], attributes["recoverableDays"]) == reported
+
+
+def test_the_stack_serves_the_retention_and_purge_protection_infra_declares() -> None:
+    local = deploy(LocalIdentities(), str(uuid.uuid4()), sources="github")
+    assert DeletionPolicy.for_vault(local.resources.vault) == PROTECTED  # key-vault.bicep: 7 days, protected
+    unprotected = DeletionPolicy.for_vault(local.resources.vault, purge_protection=False)
+    assert (unprotected.retention_days, unprotected.recovery_level) == (7, "CustomizedRecoverable+Purgeable")
+
+
+@pytest.mark.parametrize("days", [0, 6, 91])
+def test_retention_outside_key_vaults_range_is_refused(days: int) -> None:
+    with pytest.raises(ValueError, match="softDeleteRetentionInDays must be 7 to 90"):
+        DeletionPolicy(retention_days=days)
+
+
+async def test_delete_answers_the_deleted_bundle_and_the_secret_leaves_the_live_api(protected_vault: Vault) -> None:
+    vault = protected_vault
+    written = await vault.as_officer("PUT", kv("/secrets/doomed"), {"value": "v", "tags": {"k": "v"}})
+    before = time.time()
+    reply = await vault.as_officer("DELETE", kv("/secrets/doomed"))
+    assert reply.status == 200
+    body = reply.body
+    assert "value" not in body
+    assert (body["id"], body["tags"], body["attributes"]) == (
+        written.body["id"],
+        {"k": "v"},
+        written.body["attributes"],
+    )
+    assert body["recoveryId"] == f"{vault.url}/deletedsecrets/doomed"
+    assert abs(body["deletedDate"] - before) < 60
+    assert body["scheduledPurgeDate"] == body["deletedDate"] + 7 * DAY
+
+    assert (await vault.as_officer("GET", kv("/secrets/doomed"))).error["code"] == "SecretNotFound"
+    assert (await vault.as_officer("GET", kv("/secrets/doomed/versions"))).body == {"value": [], "nextLink": None}
+    assert [item["id"] for item in (await vault.as_officer("GET", kv("/secrets"))).body["value"]] == [
+        f"{vault.url}/secrets/{SEEDED}"
+    ]
+    assert (await vault.as_officer("GET", kv("/deletedsecrets/doomed"))).body == body
+    again = await vault.as_officer("DELETE", kv("/secrets/doomed"))
+    assert (again.status, again.error["code"]) == (404, "SecretNotFound")
+
+
+async def test_deleted_secrets_are_listed_in_pages_by_name_without_versions(vault: Vault) -> None:
+    names = [f"gone-{index}" for index in range(5)]
+    for name in names:
+        await vault.as_officer("PUT", kv(f"/secrets/{name}"), {"value": "v", "contentType": "text/plain"})
+        await vault.as_officer("DELETE", kv(f"/secrets/{name}"))
+    link: str | None = kv("/deletedsecrets", maxresults=2)
+    pages = []
+    while link:
+        page = await vault.as_officer("GET", link)
+        pages.append(page.body["value"])
+        link = page.body["nextLink"]
+        assert link is None or link.startswith(f"{vault.url}/deletedsecrets?api-version={API_VERSION}&$skiptoken=")
+    assert [len(page) for page in pages] == [2, 2, 1]
+    items = [item for page in pages for item in page]
+    assert [item["id"] for item in items] == [f"{vault.url}/secrets/{name}" for name in names]
+    assert all(item["recoveryId"].endswith(f"/deletedsecrets/{item['id'].rsplit('/', 1)[1]}") for item in items)
+    assert all({"deletedDate", "scheduledPurgeDate", "contentType"} <= set(item) for item in items)
+    assert all("value" not in item for item in items)
+
+
+async def test_recover_restores_every_version_with_its_times(protected_vault: Vault) -> None:
+    vault = protected_vault
+    first = (await vault.as_officer("PUT", kv("/secrets/kept"), {"value": "one"})).body
+    second = (await vault.as_officer("PUT", kv("/secrets/kept"), {"value": "two"})).body
+    await vault.as_officer("DELETE", kv("/secrets/kept"))
+    recovered = await vault.as_officer("POST", kv("/deletedsecrets/kept/recover"))
+    assert recovered.status == 200
+    assert "value" not in recovered.body
+    assert (recovered.body["id"], recovered.body["attributes"]) == (second["id"], second["attributes"])
+    assert (await vault.as_officer("GET", kv("/secrets/kept"))).body["value"] == "two"
+    older = first["id"].removeprefix(vault.url)
+    assert (await vault.as_officer("GET", kv(older))).body == first
+    gone = await vault.as_officer("GET", kv("/deletedsecrets/kept"))
+    assert (gone.status, gone.error) == (404, {"code": "SecretNotFound", "message": "Deleted Secret not found: kept"})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/deletedsecrets/nothing"),
+        ("POST", "/deletedsecrets/nothing/recover"),
+        ("DELETE", "/deletedsecrets/nothing"),
+    ],
+)
+async def test_a_name_that_is_not_deleted_is_deleted_secret_not_found(
+    protected_vault: Vault, method: str, path: str
+) -> None:
+    reply = await protected_vault.as_officer(method, kv(path))
+    assert (reply.status, reply.error) == (
+        404,
+        {"code": "SecretNotFound", "message": "Deleted Secret not found: nothing"},
+    )
+
+
+async def test_setting_a_deleted_name_is_a_conflict_until_it_is_recovered(protected_vault: Vault) -> None:
+    vault = protected_vault
+    await vault.as_officer("PUT", kv("/secrets/Reused"), {"value": "old"})
+    await vault.as_officer("DELETE", kv("/secrets/reused"))
+    reply = await vault.as_officer("PUT", kv("/secrets/REUSED"), {"value": "new"})
+    assert reply.status == 409
+    assert reply.error == {
+        "code": "Conflict",
+        "message": "Secret Reused is currently in a deleted but recoverable state, and its name cannot be reused; "
+        "in this state, the secret can only be recovered or purged.",
+        "innererror": {"code": "ObjectIsDeletedButRecoverable"},
+    }
+    await vault.as_officer("POST", kv("/deletedsecrets/reused/recover"))
+    assert (await vault.as_officer("PUT", kv("/secrets/reused"), {"value": "new"})).status == 200
+
+
+async def test_purge_with_purge_protection_is_forbidden_and_the_secret_stays_recoverable(
+    protected_vault: Vault,
+) -> None:
+    vault = protected_vault
+    await vault.as_officer("PUT", kv("/secrets/protected"), {"value": "v"})
+    await vault.as_officer("DELETE", kv("/secrets/protected"))
+    reply = await vault.as_officer("DELETE", kv("/deletedsecrets/protected"))
+    assert reply.status == 403
+    assert reply.error == {
+        "code": "Forbidden",
+        "message": 'Operation "purge" is not allowed because purge protection is enabled for this vault. '
+        "Key Vault service will automatically purge it after the retention period has passed. "
+        "Vault: inbox-local;location=local",
+    }
+    assert (await vault.as_officer("GET", kv("/deletedsecrets/protected"))).status == 200
+    assert (await vault.as_officer("POST", kv("/deletedsecrets/protected/recover"))).status == 200
+
+
+async def test_purge_without_purge_protection_frees_the_name(vault: Vault) -> None:
+    await vault.as_officer("PUT", kv("/secrets/purged"), {"value": "old"})
+    await vault.as_officer("DELETE", kv("/secrets/purged"))
+    reply = await vault.as_officer("DELETE", kv("/deletedsecrets/purged"))
+    assert (reply.status, reply.body) == (204, None)
+    assert (await vault.as_officer("GET", kv("/deletedsecrets/purged"))).status == 404
+    fresh = await vault.as_officer("PUT", kv("/secrets/purged"), {"value": "new"})
+    assert fresh.status == 200
+    assert len((await vault.as_officer("GET", kv("/secrets/purged/versions"))).body["value"]) == 1
+
+
+async def test_the_vault_purges_a_deleted_secret_once_its_retention_has_passed(
+    protected_vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = protected_vault
+    await vault.as_officer("PUT", kv("/secrets/expiring"), {"value": "v"})
+    deleted = (await vault.as_officer("DELETE", kv("/secrets/expiring"))).body
+    monkeypatch.setattr(vault_operations, "_now", lambda: deleted["scheduledPurgeDate"] - 1)
+    assert (await vault.as_officer("GET", kv("/deletedsecrets/expiring"))).status == 200
+    monkeypatch.setattr(vault_operations, "_now", lambda: deleted["scheduledPurgeDate"])
+    assert (await vault.as_officer("GET", kv("/deletedsecrets/expiring"))).status == 404
+    assert (await vault.as_officer("GET", kv("/deletedsecrets"))).body["value"] == []
+    assert (await vault.as_officer("PUT", kv("/secrets/expiring"), {"value": "again"})).status == 200
+
+
+# --- backup and restore ---------------------------------------------------------------------------
+
+
+async def test_restore_after_purge_brings_back_every_version_as_it_was(vault: Vault) -> None:
+    versions = [(await vault.as_officer("PUT", kv("/secrets/saved"), {"value": v})).body for v in ("one", "two")]
+    await vault.as_officer("PATCH", kv(versions[0]["id"].removeprefix(vault.url)), {"attributes": {"enabled": False}})
+    backup = await vault.as_officer("POST", kv("/secrets/saved/backup"))
+    assert backup.status == 200
+    assert set(backup.body) == {"value"}
+    await vault.as_officer("DELETE", kv("/secrets/saved"))
+    await vault.as_officer("DELETE", kv("/deletedsecrets/saved"))
+
+    restored = await vault.as_officer("POST", kv("/secrets/restore"), {"value": backup.body["value"]})
+    assert restored.status == 200
+    assert "value" not in restored.body
+    assert (restored.body["id"], restored.body["attributes"]) == (versions[1]["id"], versions[1]["attributes"])
+    listed = (await vault.as_officer("GET", kv("/secrets/saved/versions"))).body["value"]
+    assert [(item["id"], item["attributes"]["enabled"]) for item in listed] == [
+        (versions[0]["id"], False),
+        (versions[1]["id"], True),
+    ]
+    assert (await vault.as_officer("GET", kv("/secrets/saved"))).body["value"] == "two"
+
+
+async def test_a_backup_blob_is_opaque(vault: Vault) -> None:
+    await vault.as_officer("PUT", kv("/secrets/opaque"), {"value": "plain-text-value", "tags": {"t": "tag"}})
+    blob = (await vault.as_officer("POST", kv("/secrets/opaque/backup"))).body["value"]
+    assert "=" not in blob  # base64url without padding, as Key Vault sends it
+    raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+    for plain in (b"plain-text-value", b"opaque", b"tag", base64.b64encode(b"plain-text-value")):
+        assert plain not in raw
+
+
+@pytest.mark.parametrize("live", [True, False])
+async def test_restoring_a_name_in_use_is_a_conflict(protected_vault: Vault, live: bool) -> None:
+    vault = protected_vault
+    version = (await vault.as_officer("PUT", kv("/secrets/twin"), {"value": "v"})).body["id"]
+    backup = (await vault.as_officer("POST", kv("/secrets/twin/backup"))).body
+    if not live:
+        await vault.as_officer("DELETE", kv("/secrets/twin"))
+    reply = await vault.as_officer("POST", kv("/secrets/restore"), backup)
+    assert (reply.status, reply.error["code"]) == (409, "Conflict")
+    assert reply.error["message"].startswith(f"There was a conflict restoring the secret '{version}'. ")
+
+
+async def test_a_changed_or_foreign_backup_blob_is_bad_parameter(
+    vault: Vault, certs: CertPaths, tenant: Tenant, people: People
+) -> None:
+    await vault.as_officer("PUT", kv("/secrets/tampered"), {"value": "v"})
+    blob = (await vault.as_officer("POST", kv("/secrets/tampered/backup"))).body["value"]
+    raw = bytearray(base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4)))
+    raw[-1] ^= 1
+    changed = base64.urlsafe_b64encode(bytes(raw)).decode()
+    await vault.as_officer("DELETE", kv("/secrets/tampered"))
+    await vault.as_officer("DELETE", kv("/deletedsecrets/tampered"))
+    for value in (changed, "not base64 at all!", base64.urlsafe_b64encode(b"{}").decode()):
+        reply = await vault.as_officer("POST", kv("/secrets/restore"), {"value": value})
+        assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+    async with serving(certs, tenant, people) as other:  # another vault: its own key
+        reply = await other.as_officer("POST", kv("/secrets/restore"), {"value": blob})
+        assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+    assert (await vault.as_officer("POST", kv("/secrets/restore"), {"value": blob})).status == 200
+
+
+@pytest.mark.parametrize("body", [{}, {"value": 42}])
+async def test_restore_without_a_blob_is_bad_parameter(vault: Vault, body: dict[str, object]) -> None:
+    reply = await vault.as_officer("POST", kv("/secrets/restore"), body)
+    assert (reply.status, reply.error["code"]) == (400, "BadParameter")
+
+
+async def test_a_secret_may_be_named_restore(vault: Vault) -> None:
+    assert (await vault.as_officer("PUT", kv("/secrets/restore"), {"value": "v"})).status == 200
+    assert (await vault.as_officer("GET", kv("/secrets/restore"))).body["value"] == "v"
+
+
 # --- what clients get wrong ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", [f"/secrets/{SEEDED}", f"/secrets/{SEEDED}?api-version=", "/secrets?api-version=x"])
-async def test_missing_or_unknown_api_version_is_bad_parameter(vault: Vault, target: str) -> None:
+@pytest.mark.parametrize("target", [f"/secrets/{SEEDED}", f"/secrets/{SEEDED}?api-version="])
+async def test_missing_api_version_is_bad_parameter(vault: Vault, target: str) -> None:
     reply = await vault.as_officer("GET", target)
     assert (reply.status, reply.error["code"]) == (400, "BadParameter")
-    assert "version" in reply.error["message"]
+    assert "api-version" in reply.error["message"]
+
+
+@pytest.mark.parametrize("version", ["x", "7.9", "2099-01-01", "7.6-preview.9"])
+async def test_unknown_api_version_is_bad_parameter_naming_the_latest(vault: Vault, version: str) -> None:
+    reply = await vault.as_officer("GET", f"/secrets?api-version={version}")
+    assert reply.status == 400
+    assert reply.error == {
+        "code": "BadParameter",
+        "message": f"The specified version ({version}) is not recognized. "
+        "Consider using the latest supported version (2026-04-01).",
+    }
+
+
+@pytest.mark.parametrize("version", ["7.6", "2025-07-01", "2026-04-01", "7.6-preview.2", "2016-10-01"])
+async def test_published_api_versions_are_answered(vault: Vault, version: str) -> None:
+    reply = await vault.as_officer("GET", f"/secrets?api-version={version}")
+    assert reply.status == 200
 
 
 @pytest.mark.parametrize(
@@ -616,8 +958,11 @@ async def test_oversized_body_without_a_length_is_cut_off(vault: Vault) -> None:
     [
         ("GET", "/", 404, "NotFound"),
         ("GET", "/keys/some-key", 404, "NotFound"),
-        ("DELETE", f"/secrets/{SEEDED}", 405, "MethodNotAllowed"),
-        ("POST", f"/secrets/{SEEDED}/backup", 405, "MethodNotAllowed"),
+        ("POST", f"/secrets/{SEEDED}", 405, "MethodNotAllowed"),
+        ("GET", "/secrets/restore/versions/extra", 400, "BadParameter"),
+        ("PUT", f"/deletedsecrets/{SEEDED}", 405, "MethodNotAllowed"),
+        ("GET", f"/deletedsecrets/{SEEDED}/recover", 405, "MethodNotAllowed"),
+        ("GET", f"/deletedsecrets/{SEEDED}/other", 400, "BadParameter"),
         ("GET", f"/secrets/{SEEDED}/versions/extra", 400, "BadParameter"),
     ],
 )
@@ -643,14 +988,30 @@ async def test_stats_count_each_request_once(vault: Vault) -> None:
     await vault.send("GET", kv(f"/secrets/{SEEDED}/versions"), token=reader)
     await vault.send("PUT", kv("/secrets/new"), token=officer, body={"value": "v"})
     await vault.send("PATCH", kv("/secrets/new/"), token=officer, body={"tags": {}})
-    await vault.send("GET", "/keys")  # no operation: not counted
+    await vault.send("DELETE", kv("/secrets/new"), token=officer)
+    await vault.send("GET", kv("/deletedsecrets/new"), token=officer)
+    await vault.send("GET", kv("/deletedsecrets"), token=officer)
+    await vault.send("POST", kv("/deletedsecrets/new/recover"), token=officer)
+    backup = await vault.send("POST", kv("/secrets/new/backup"), token=officer)
+    await vault.send("POST", kv("/secrets/restore"), token=officer, body=backup.body)  # 409: "new" exists
+    await vault.send("DELETE", kv("/secrets/new"), token=officer)
+    await vault.send("DELETE", kv("/deletedsecrets/new"), token=officer)
+    await vault.send("GET", "/keys", token=officer)  # no operation: not counted
+    await vault.send("GET", "/keys")  # no operation, but no token either: challenged first
     assert await vault.stats() == {
         "getSecret": 2,
         "getSecretVersions": 1,
         "getSecrets": 1,
         "setSecret": 1,
         "updateSecret": 1,
-        "challenge": 1,
+        "deleteSecret": 2,
+        "getDeletedSecret": 1,
+        "getDeletedSecrets": 1,
+        "recoverDeletedSecret": 1,
+        "purgeDeletedSecret": 1,
+        "backupSecret": 1,
+        "restoreSecret": 1,
+        "challenge": 2,
         "rejected": 2,
     }
 
@@ -685,7 +1046,7 @@ async def test_fault_without_count_lasts_until_cleared(vault: Vault) -> None:
         b'{"status": "503"}',
         b'{"status": 599}',
         b'{"status": 503, "count": 0}',
-        b'{"status": 503, "operation": "deleteSecret"}',
+        b'{"status": 503, "operation": "getKey"}',
         b'{"status": 503, "times": 2}',
     ],
 )
@@ -931,3 +1292,38 @@ async def test_async_client_retries_through_an_injected_fault(vault: Vault, offi
     stats = await vault.stats()
     # The first (token-less) attempt met the fault, the retry met the challenge, then the real call.
     assert (stats["getSecret"], stats["challenge"]) == (2, 1)
+
+
+async def test_async_client_deletes_recovers_backs_up_and_restores(vault: Vault, officer_minter: Minter) -> None:
+    credential = AsyncMintingCredential(officer_minter)
+    async with AsyncSecretClient(vault.url, credential, **sdk_options(vault)) as client:
+        created = await client.set_secret("sdk-cycle", "one")
+        deleted = await client.delete_secret("sdk-cycle")  # polls get-deleted until it answers
+        assert (deleted.recovery_id, deleted.properties.version) == (
+            f"{vault.url}/deletedsecrets/sdk-cycle",
+            created.properties.version,
+        )
+        assert [d.name async for d in client.list_deleted_secrets()] == ["sdk-cycle"]
+        with pytest.raises(ResourceExistsError):
+            await client.set_secret("sdk-cycle", "two")
+        recovered = await client.recover_deleted_secret("sdk-cycle")
+        assert recovered.version == created.properties.version
+        assert (await client.get_secret("sdk-cycle")).value == "one"
+
+        backup = await client.backup_secret("sdk-cycle")
+        await client.delete_secret("sdk-cycle")
+        await client.purge_deleted_secret("sdk-cycle")
+        restored = await client.restore_secret_backup(backup)
+        assert restored.version == created.properties.version
+        assert [p.version async for p in client.list_properties_of_secret_versions("never-written")] == []
+
+
+async def test_async_client_sees_purge_refused_by_purge_protection(protected_vault: Vault) -> None:
+    credential = AsyncMintingCredential(Minter(protected_vault.tenant, protected_vault.people.officer))
+    async with AsyncSecretClient(protected_vault.url, credential, **sdk_options(protected_vault)) as client:
+        await client.set_secret("sdk-protected", "v")
+        await client.delete_secret("sdk-protected")
+        with pytest.raises(HttpResponseError) as refused:
+            await client.purge_deleted_secret("sdk-protected")
+        assert (refused.value.status_code, refused.value.error and refused.value.error.code) == (403, "Forbidden")
+        assert (await client.get_deleted_secret("sdk-protected")).properties.recovery_level == "CustomizedRecoverable"
