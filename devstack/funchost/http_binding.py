@@ -1,41 +1,68 @@
-"""Between aiohttp and azure.functions, shaped like the host's RpcHttp conversion and the worker's.
+"""HTTP between aiohttp and the worker: what the host sends (RpcHttp) and what it makes of the answer.
 
 Request (host, ToRpcHttp): the absolute URL as received; header names lower-cased and repeated
-headers joined with ","; query parameters joined the same way, dropping empty values; route values
-that did not match (absent optional parameters) left out; the body as raw bytes.
+headers joined with "," (ASP.NET's StringValues.ToString(); empty values are kept, since the Python
+worker does not ask the host to drop them); query parameters joined the same way, with names compared
+case-insensitively and empty values dropped; route values that did not match (absent optional
+parameters) left out; the body as raw bytes (the worker asks for RawHttpBodyBytes and RpcHttpBodyOnly).
+`HttpTriggerData` is that message's content, for either invoker.
 
-Response (worker, HttpResponseConverter; host, RpcHttp result): `Content-Type` from the mimetype
-(with `; charset=...` for text/*) unless the function set one; every `Set-Cookie` is kept, but any
-other header given twice keeps only its last value, because the worker sends headers as a map.
-A function returning None answers 200 with no body and a `str` answers 200 text/plain, as the host
-does; anything else fails the invocation, as the worker's converter raises for it.
+Response (host, RawScriptResult): `HttpResult` is the status, headers and body the host writes. The
+azure-functions-runtime path builds it from the worker's RpcHttp (runtime_http). The in-process
+invoker of Python 3.11/3.12 builds it with `result_of`, which does the worker's HttpResponseConverter
+work: `Content-Type` from the mimetype (with `; charset=...` for text/*) unless the function set one,
+every `Set-Cookie` kept verbatim, any other header given twice keeps only its last value (the worker
+sends headers as a map); a function returning None answers 200 with no body and a `str` answers 200
+text/plain; anything else fails the invocation. Those two return values differ on 3.13: see runtime_http.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import azure.functions as func
 from aiohttp import web
 from multidict import CIMultiDict
 
-_SET_COOKIE = "set-cookie"
+SET_COOKIE = "set-cookie"
+CONTENT_TYPE = "content-type"
+TEXT_PLAIN = "text/plain; charset=utf-8"
 # The server computes framing itself; copying these from the function would corrupt the response.
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class UnsupportedReturnValueError(TypeError):
     pass
 
 
-def to_function_request(request: web.BaseRequest, body: bytes, route_params: Mapping[str, str]) -> func.HttpRequest:
-    query = {name: value for name, value in _joined(request.query.items()).items() if value}
-    headers = {name.lower(): value for name, value in _joined(request.headers.items()).items()}
-    return func.HttpRequest(
+@dataclass(frozen=True)
+class HttpTriggerData:
+    """The RpcHttp the host sends for one request (`route_params` is RpcHttp's `params`)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    route_params: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What the host writes back: headers in order, `Set-Cookie` possibly several times."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def to_function_request(request: web.BaseRequest, body: bytes, route_params: Mapping[str, str]) -> HttpTriggerData:
+    return HttpTriggerData(
         method=request.method,
         url=str(request.url),
-        headers=headers,
-        params=query,
+        headers={name.lower(): value for name, value in _joined(request.headers.items()).items()},
+        query={name: value for name, value in _joined(request.query.items()).items() if value},
         route_params=dict(route_params),
         body=body,
     )
@@ -49,13 +76,32 @@ def _joined(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name: ",".join(values) for name, values in grouped.values()}
 
 
-def to_web_response(value: object) -> web.Response:
+def python_request(trigger: HttpTriggerData) -> func.HttpRequest:
+    """The in-process invoker's RpcHttp -> func.HttpRequest (the runtime does this itself on 3.13+)."""
+    return func.HttpRequest(
+        method=trigger.method,
+        url=trigger.url,
+        headers=trigger.headers,
+        params=trigger.query,
+        route_params=trigger.route_params,
+        body=trigger.body,
+    )
+
+
+def to_web_response(result: HttpResult) -> web.Response:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in result.headers:
+        if name.lower() not in FRAMING_HEADERS:
+            headers.add(name, value)
+    return web.Response(status=result.status, body=result.body, headers=headers)
+
+
+def result_of(value: object) -> HttpResult:
+    """The in-process invoker's reading of an HTTP function's return value."""
     if value is None:
-        return web.Response(status=200)
+        return HttpResult(200, (), b"")
     if isinstance(value, str):
-        return web.Response(
-            status=200, body=value.encode("utf-8"), headers={"Content-Type": "text/plain; charset=utf-8"}
-        )
+        return HttpResult(200, (("Content-Type", TEXT_PLAIN),), value.encode("utf-8"))
     if isinstance(value, func.HttpResponse):
         return _from_http_response(value)
     raise UnsupportedReturnValueError(
@@ -63,20 +109,18 @@ def to_web_response(value: object) -> web.Response:
     )
 
 
-def _from_http_response(response: func.HttpResponse) -> web.Response:
-    headers: CIMultiDict[str] = CIMultiDict()
+def _from_http_response(response: func.HttpResponse) -> HttpResult:
+    cookies: list[tuple[str, str]] = []
     last_values: dict[str, tuple[str, str]] = {}
     for name, value in response.headers.items():
         lowered = name.lower()
-        if lowered == _SET_COOKIE:
-            headers.add("Set-Cookie", value)
-        elif lowered not in _FRAMING_HEADERS:
+        if lowered == SET_COOKIE:
+            cookies.append(("Set-Cookie", value))
+        else:
             last_values[lowered] = (name, value)
-    for name, value in last_values.values():
-        headers[name] = value
-    if "content-type" not in last_values:
-        headers["Content-Type"] = _content_type(response)
-    return web.Response(status=response.status_code, body=response.get_body(), headers=headers)
+    if CONTENT_TYPE not in last_values:
+        last_values[CONTENT_TYPE] = ("Content-Type", _content_type(response))
+    return HttpResult(response.status_code, (*last_values.values(), *cookies), response.get_body())
 
 
 def _content_type(response: func.HttpResponse) -> str:

@@ -1,11 +1,14 @@
 """Import a v2-programming-model app and describe its functions the way the host learns about them.
 
-Like the worker: the app directory becomes the working directory and the front of sys.path,
-`function_app` is imported, its one FunctionRegister (`func.FunctionApp`, or the ASGI/WSGI variants)
-is found, and `get_functions()` is called exactly once (a second call raises in azure-functions).
-Each function's `get_function_json()` is what the host would receive. On Python 3.13+ with
-`azure-functions-runtime` installed, the import and `get_functions()` go through the real worker's
-loader instead (see worker_index), so its FunctionLoadErrors stop the start-up here too.
+Like the worker: the app directory becomes the working directory and the front of sys.path, and
+`function_app` is imported once (azure-functions allows `get_functions()` only once per app).
+
+On Python 3.13+ with azure-functions-runtime installed, the runtime is the worker (runtime_worker):
+its WorkerInitRequest imports and indexes the app, its FunctionLoadErrors stop the start-up here, and
+the functions are what its FunctionMetadataResponse says, read the way the host reads it (raw_bindings
+as JSON, the function id it will invoke them by). Otherwise the app is indexed in-process: its one
+FunctionRegister (`func.FunctionApp`, or the ASGI/WSGI variants) is found, `get_functions()` is called
+and each function's `get_function_json()` is what the host would receive.
 
 Only httpTrigger and timerTrigger functions without further bindings are served; anything else is an
 indexing error rather than a silently missing function.
@@ -24,7 +27,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
-from devstack.funchost import worker_index
+from devstack.funchost import runtime_protos, runtime_worker, worker_index
 from devstack.funchost.keys import AuthLevel
 
 SCRIPT_MODULE = "function_app"
@@ -56,14 +59,28 @@ class TimerTrigger:
 
 
 @dataclass(frozen=True)
+class PythonCallable:
+    """A function the in-process invoker calls itself (Python 3.11/3.12)."""
+
+    callable: Callable[..., Any]
+    is_async: bool
+    wants_context: bool
+
+
+@dataclass(frozen=True)
+class LoadedInWorker:
+    """A function azure-functions-runtime has loaded; invocations name it by the worker's id."""
+
+    function_id: str
+
+
+@dataclass(frozen=True)
 class AppFunction:
     name: str
     bindings: tuple[dict[str, Any], ...]
     trigger: HttpTrigger | TimerTrigger
-    callable: Callable[..., Any]
-    is_async: bool
-    wants_context: bool
     directory: str
+    implementation: PythonCallable | LoadedInWorker
 
 
 @dataclass(frozen=True)
@@ -78,12 +95,18 @@ def index_app(app_dir: Path) -> IndexedApp:
     app_dir = app_dir.resolve()
     route_prefix = read_route_prefix(app_dir)
     _enter_app_dir(app_dir)
-    if worker_index.available():
-        functions = _guarded("the Python worker's indexing failed", lambda: worker_index.index_with_worker(app_dir))
-    else:
-        functions = _guarded("importing function_app failed", lambda: _find_function_register().get_functions())
+    if runtime_worker.available():
+        worker = _guarded("the Python worker refused the app", lambda: runtime_worker.start(app_dir))
+        described = _guarded("the worker's metadata is unusable", lambda: tuple(map(from_metadata, worker.functions)))
+        return IndexedApp(app_dir, route_prefix, described, validated_by_worker=True)
+    return index_in_process(app_dir, route_prefix)
+
+
+def index_in_process(app_dir: Path, route_prefix: str) -> IndexedApp:
+    """The in-process invoker's indexing (Python 3.11/3.12); `app_dir` is already the working directory."""
+    functions = _guarded("importing function_app failed", lambda: _find_function_register().get_functions())
     described = _guarded("describing the functions failed", lambda: tuple(describe_function(f) for f in functions))
-    return IndexedApp(app_dir, route_prefix, described, worker_index.available())
+    return IndexedApp(app_dir, route_prefix, described, validated_by_worker=False)
 
 
 def read_route_prefix(app_dir: Path) -> str:
@@ -114,6 +137,8 @@ def _guarded(what: str, step: Callable[[], T]) -> T:
         return step()
     except IndexingError:
         raise
+    except (runtime_worker.WorkerRefusedError, runtime_protos.ProtosUnavailableError) as exc:  # already explained
+        raise IndexingError(f"{what}: {exc}") from exc
     except Exception as exc:
         details = "".join(traceback.format_exception(exc)).rstrip()
         raise IndexingError(f"{what}: {exc}\n{details}") from exc
@@ -143,10 +168,20 @@ def describe_function(function: func.Function) -> AppFunction:
         name=name,
         bindings=bindings,
         trigger=trigger,
-        callable=user_function,
-        is_async=inspect.iscoroutinefunction(user_function),
-        wants_context=wants_context,
         directory=str(Path(inspect.getfile(user_function)).resolve().parent),
+        implementation=PythonCallable(user_function, inspect.iscoroutinefunction(user_function), wants_context),
+    )
+
+
+def from_metadata(metadata: Any) -> AppFunction:
+    """A function as the host learns it from the worker's RpcFunctionMetadata."""
+    bindings = tuple(json.loads(raw) for raw in metadata.raw_bindings)
+    return AppFunction(
+        name=metadata.name,
+        bindings=bindings,
+        trigger=_trigger(metadata.name, bindings),
+        directory=metadata.directory,
+        implementation=LoadedInWorker(metadata.function_id),
     )
 
 

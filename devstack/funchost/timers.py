@@ -3,21 +3,46 @@
 This is a development host, so schedules are never fired on their own. Runs happen in background
 tasks that are kept until they finish (an unreferenced task can be garbage-collected mid-run);
 failures are already logged by the invoker with their traceback.
+
+What a run hands the worker is the host's TimerInfo, which it sends as JSON (Newtonsoft's property
+names): `{"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false}` for a run
+that is not past due and has no schedule monitor status (the devstack host keeps none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from azure.functions.timer import TimerRequest
 
 from devstack.funchost.indexing import AppFunction, TimerTrigger
-from devstack.funchost.invoker import Invoker, Outcome
+
+if TYPE_CHECKING:  # the invoker takes TimerInfo values; only the annotations here need it
+    from devstack.funchost.invoker import Invoker, Outcome
 
 log = logging.getLogger("devstack.funchost")
+
+
+@dataclass(frozen=True)
+class TimerInfo:
+    is_past_due: bool = False
+    schedule_status: dict[str, Any] | None = None
+    schedule: dict[str, Any] = field(default_factory=lambda: {"AdjustForDST": True})
+
+    def to_json(self) -> str:
+        """The TypedData json the host sends the worker."""
+        document = {"Schedule": self.schedule, "ScheduleStatus": self.schedule_status, "IsPastDue": self.is_past_due}
+        return json.dumps(document)
+
+    def python_argument(self) -> TimerRequest:
+        """What the in-process invoker passes (Python 3.11/3.12), as the TimerRequest converter builds it."""
+        return TimerRequest(past_due=self.is_past_due, schedule_status=self.schedule_status, schedule=self.schedule)
 
 
 class TimerRunner:
@@ -28,7 +53,7 @@ class TimerRunner:
     def start(self, function: AppFunction) -> asyncio.Task[Outcome[None]]:
         if not isinstance(function.trigger, TimerTrigger):
             raise TypeError(f"{function.name} is not a timer function")
-        task = asyncio.create_task(self._invoker.invoke(function, _timer_request(), _expect_no_return_value))
+        task = asyncio.create_task(self._invoker.invoke(function, TimerInfo(), _expect_no_return_value))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return task
@@ -48,11 +73,6 @@ class TimerRunner:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _timer_request() -> TimerRequest:
-    # What a manual run looks like to the function: not past due, no monitor status yet.
-    return TimerRequest(past_due=False, schedule_status={}, schedule={"AdjustForDST": True})
 
 
 def _expect_no_return_value(value: object) -> None:

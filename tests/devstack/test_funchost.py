@@ -23,12 +23,15 @@ import requests
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from devstack.funchost import worker_index
-from devstack.funchost.http_binding import to_function_request, to_web_response
+from devstack.funchost import runtime_worker, worker_index
+from devstack.funchost.http_binding import result_of, to_function_request, to_web_response
 from devstack.funchost.routing import RouteTemplateError, compile_route, full_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_APP = Path(__file__).resolve().parent / "sample_app"
+# On Python 3.13+ the host runs azure-functions-runtime, the worker's own code (test_funchost_runtime.py
+# pins where that differs); a few expectations below say what each invoker answers.
+RUNTIME_WORKER = runtime_worker.available()
 FUNCTION_KEY = "sample-function-key"
 MASTER_KEY = "sample-master-key"
 START_TIMEOUT_SECONDS = 15.0
@@ -304,7 +307,9 @@ def test_response_status_headers_and_mimetype_come_back(http: requests.Session, 
     response = http.put(host.base + "/sample/echo", data=b"x", timeout=10)
     assert response.status_code == 201
     assert response.headers["Content-Type"] == "application/json"
-    assert response.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    # azure-functions-runtime sends cookies as RpcHttpCookie and the host renders them ASP.NET's way.
+    cookies = ["a=1; domain=; path=/", "b=2; domain=; path=/"] if RUNTIME_WORKER else ["a=1; Path=/", "b=2; Path=/"]
+    assert response.raw.headers.getlist("Set-Cookie") == cookies
     assert response.headers["X-Echo"] == "last"  # the worker sends headers as a map: the last value wins
 
 
@@ -312,7 +317,8 @@ def test_async_functions_run_on_the_event_loop_and_sync_ones_in_the_pool(
     http: requests.Session, host: RunningHost
 ) -> None:
     assert http.post(host.base + "/sample/echo", data=b"", timeout=10).json()["thread"] == "MainThread"
-    assert get(http, host, "/sample/items/1").json()["thread"].startswith("function_")
+    pool_thread = "ThreadPoolExecutor-" if RUNTIME_WORKER else "function_"  # the runtime's own pool
+    assert get(http, host, "/sample/items/1").json()["thread"].startswith(pool_thread)
 
 
 def test_context_describes_the_invocation(http: requests.Session, host: RunningHost) -> None:
@@ -338,6 +344,7 @@ def test_log_lines_are_json_and_carry_the_invocation_id(http: requests.Session, 
     assert isinstance(done["durationMs"], float)
 
 
+@pytest.mark.skipif(RUNTIME_WORKER, reason="the worker drops extra fields (test_funchost_runtime.py pins that)")
 def test_extra_fields_passed_by_the_app_are_logged(http: requests.Session, host: RunningHost) -> None:
     http.post(host.base + "/sample/echo", data=b"12345", timeout=10)
     assert host.wait_for_log(lambda r: r.get("bodyBytes") == 5)["functionName"] == "echo"
@@ -356,7 +363,12 @@ def test_a_return_value_the_trigger_cannot_send_fails_the_invocation(http: reque
     response = get(http, host, "/sample/wrong-return")
     assert (response.status_code, response.content) == (500, b"")
     failed = host.wait_for_log(lambda r: r["functionName"] == "wrong_return" and r["level"] == "ERROR")
-    assert "must return func.HttpResponse, str or None, not dict" in failed["exception"]
+    if RUNTIME_WORKER:  # the worker's HttpResponseConverter refuses it
+        assert (
+            'unable to encode outgoing TypedData: unsupported type "http" for Python type "dict"' in failed["exception"]
+        )
+    else:
+        assert "must return func.HttpResponse, str or None, not dict" in failed["exception"]
 
 
 # --- admin API and timers ---------------------------------------------------------------------------
@@ -597,7 +609,7 @@ def test_repeated_request_headers_are_joined_like_the_host_does() -> None:
     converted = to_function_request(request, b"", {"id": "1"})
     assert converted.headers["x-multi"] == "a,b"
     assert converted.url == "http://example/sample/x?code=k"
-    assert dict(converted.params) == {"code": "k"}  # the key reaches the function, as in Azure
+    assert converted.query == {"code": "k"}  # the key reaches the function, as in Azure
     assert dict(converted.route_params) == {"id": "1"}
 
 
@@ -610,4 +622,4 @@ def test_repeated_request_headers_are_joined_like_the_host_does() -> None:
     ],
 )
 def test_response_content_type_follows_the_worker(response: func.HttpResponse, content_type: str) -> None:
-    assert to_web_response(response).headers["Content-Type"] == content_type
+    assert to_web_response(result_of(response)).headers["Content-Type"] == content_type
