@@ -1,9 +1,10 @@
 """`python -m devstack.funchost --app-dir DIR [--host 127.0.0.1] [--port 7071] [--no-stdin-watch]`
 
 Environment: DEVSTACK_FUNCTION_KEY and DEVSTACK_MASTER_KEY (required, removed before the app is
-imported); every other variable is an app setting, as `func start` makes of local.settings.json.
-Exit codes: 0 after SIGTERM/SIGINT or end of stdin, 1 when the app cannot be indexed or the port
-cannot be bound, 2 for bad arguments or missing keys.
+imported); the devstack limit settings in limits.py (optional, removed too); every other variable is
+an app setting, as `func start` makes of local.settings.json, FUNCTIONS_REQUEST_BODY_SIZE_LIMIT
+included. Exit codes: 0 after SIGTERM/SIGINT or end of stdin, 1 when the app cannot be indexed or the
+port cannot be bound, 2 for bad arguments, missing keys or a bad limit setting.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from devstack.funchost.indexing import IndexingError, index_app
 from devstack.funchost.invoker import Invoker
 from devstack.funchost.keys import HostKeys, MissingKeyError
+from devstack.funchost.limits import HostLimits, LimitSettingError
 from devstack.funchost.logs import configure_logging
 from devstack.funchost.parent_watch import exit_when_stdin_closes
 from devstack.funchost.server import FunctionHost, serve
@@ -29,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         keys = HostKeys.take_from(os.environ)
-    except MissingKeyError as exc:
+        limits = HostLimits.from_environ(os.environ)
+    except (MissingKeyError, LimitSettingError) as exc:
         return _fail(2, str(exc))
     if args.stdin_watch:
         exit_when_stdin_closes()
     try:
-        host = FunctionHost(index_app(Path(args.app_dir)), keys, Invoker())
+        host = FunctionHost(index_app(Path(args.app_dir)), keys, Invoker(), limits)
     except IndexingError as exc:
         return _fail(1, f"the function app in {args.app_dir} cannot be indexed, so the host will not start:\n{exc}")
     try:

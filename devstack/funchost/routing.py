@@ -4,7 +4,8 @@ Supported: literal segments (matched case-insensitively), `{name}`, inline const
 `{id:int}` or `{id:int:min(1)}`, optional parameters `{name?}`, defaults `{name=value}`, catch-all
 `{*rest}` / `{**rest}` as the last segment, several parameters in one segment (`{name}.{ext}`), and
 `{{` / `}}` for literal braces (needed inside `regex(...)`). A trailing slash in the request path is
-ignored, as ASP.NET does.
+ignored, as ASP.NET does. Paths are matched as Kestrel decodes them (request_path): an encoded slash
+`%2F` is three ordinary characters inside one segment, and route values are never decoded further.
 
 Routes are tried in registration order and the first whose template, constraints and methods all
 match wins, which is how the host's RouteCollection behaves: a method mismatch is just another
@@ -25,8 +26,11 @@ T = TypeVar("T")
 
 # A parameter captures non-empty text within one segment; a catch-all captures the rest of the path.
 # Greedy captures give ASP.NET's right-to-left reading of `{name}.{ext}`: "a.b.c" -> ("a.b", "c").
+# Paths can hold any character Kestrel decoded, newlines included (`%0A`), hence `(?s:...)` and `\Z`
+# (`$` would also match before a final newline).
 _SEGMENT_VALUE = "[^/]+"
-_REST_VALUE = ".*"
+_REST_VALUE = "(?s:.*)"
+_END = r"/?\Z"
 
 
 class RouteTemplateError(ValueError):
@@ -290,7 +294,7 @@ def _build_pattern(segments: Sequence[tuple[Part, ...]]) -> tuple[str, tuple[tup
     tail = ""
     for piece in reversed(skippable):
         tail = f"(?:{piece}{tail})?"
-    return "^" + "".join(required) + tail + "/?$", tuple(parameters)
+    return "^" + "".join(required) + tail + _END, tuple(parameters)
 
 
 def _segment_pattern(parts: tuple[Part, ...], group_for: Callable[[Parameter], str]) -> str:

@@ -1,10 +1,21 @@
-"""The aiohttp server: function routes, the admin API, and the process's serving lifetime.
+"""The server: function routes, the admin API, and the process's serving lifetime.
 
-Per request: `/admin/...` goes to the admin API; anything else is matched against the compiled route
-table (404 with an empty body when nothing matches, including a method the route does not allow),
-then the function's authLevel is checked (401 with an empty body), then the function is invoked.
-A failed invocation answers 500 with an empty body; the traceback only goes to the log. Request
-bodies are limited to 100 MB, the host's default maximum.
+Per request, in the host's order: a head Kestrel would refuse is answered 414/431/400 (connection);
+the path is decoded as Kestrel decodes it, `%2F` left as it is (request_path); `/admin/...` goes to
+the admin API; anything else is matched against the compiled route table (404 with an empty body
+when nothing matches, including a method the route does not allow), then the function's authLevel is
+checked (401 with an empty body), then the body is read within the host's limits (body), then the
+function is invoked. A failed invocation answers 500 with an empty body; the traceback only goes to
+the log.
+
+Two answers come from the limits (limits.HostLimits):
+- A body the host cannot read (over FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, 100 MB by default, or
+  arriving slower than Kestrel's minimum rate) fails the invocation while its trigger is bound: 500,
+  not Kestrel's 413 or 408, because the host's ExceptionMiddleware turns the binding failure into a
+  500 (azure-functions-host#10519). The function never runs and the connection closes.
+- An invocation still running after the response limit (230 s, counted from the end of the request,
+  as the load balancer's idle timeout is) is answered 502, as the Azure front end does, and keeps
+  running until it ends, as in Azure; its result is logged and discarded.
 """
 
 from __future__ import annotations
@@ -19,44 +30,61 @@ from typing import TextIO
 from aiohttp import web
 
 from devstack.funchost.admin import AdminApi, empty, is_admin_path
+from devstack.funchost.body import RequestBodyError, read_body
+from devstack.funchost.connection import HostServer, answer_and_close, oversized_head_status
 from devstack.funchost.http_binding import to_function_request, to_web_response
 from devstack.funchost.indexing import AppFunction, HttpTrigger, IndexedApp, IndexingError
-from devstack.funchost.invoker import Invoker
+from devstack.funchost.invoker import Invoker, Outcome
 from devstack.funchost.keys import HostKeys, presented_key
+from devstack.funchost.limits import HostLimits
+from devstack.funchost.request_path import InvalidRequestTargetError, decoded_path
 from devstack.funchost.routing import RouteTable, RouteTemplateError, compile_route, full_template
 from devstack.funchost.timers import TimerRunner
 
-# "The HTTP request length is limited to 100 MB (104,857,600 bytes)": HTTP trigger docs, Limits.
-MAX_REQUEST_BODY_BYTES = 100 * 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 log = logging.getLogger("devstack.funchost")
 
 
 class FunctionHost:
-    def __init__(self, app: IndexedApp, keys: HostKeys, invoker: Invoker) -> None:
+    def __init__(self, app: IndexedApp, keys: HostKeys, invoker: Invoker, limits: HostLimits | None = None) -> None:
         self.app = app
+        self.limits = limits or HostLimits()
         self._keys = keys
         self._invoker = invoker
         self._routes = build_route_table(app)
         self.timers = TimerRunner(invoker)
         self._admin = AdminApi(app, keys, self.timers)
+        # Invocations answered 502 but still running: kept referenced so they are not collected.
+        self._overdue: set[asyncio.Task[Outcome[web.Response]]] = set()
 
-    def web_application(self) -> web.Application:
-        application = web.Application(client_max_size=MAX_REQUEST_BODY_BYTES)
-        application.router.add_route("*", "/{path:.*}", self._dispatch)
-        return application
+    def web_server(self) -> web.Server:
+        """The HTTP server for this host; call it on the event loop that will serve it."""
+        return HostServer(self._dispatch, self.limits)
 
     def close(self) -> None:
         self._invoker.close()
 
-    async def _dispatch(self, request: web.Request) -> web.Response:
-        if is_admin_path(request.path):
-            return await self._admin.handle(request)
-        return await self._serve_function(request)
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        refused = oversized_head_status(request, self.limits)
+        if refused is not None:
+            return await answer_and_close(request, refused)
+        try:
+            path = decoded_path(_origin_form_target(request))
+        except InvalidRequestTargetError:
+            return await answer_and_close(request, 400)
+        assert isinstance(request, web.Request)  # HostServer makes every request a web.Request
+        try:
+            if is_admin_path(path):
+                return await self._admin.handle(request)
+            return await self._serve_function(request, path)
+        except web.HTTPException as exc:
+            # aiohttp raises these from request.read() (a body over client_max_size); its text pages
+            # are not the host's answers.
+            return empty(exc.status)
 
-    async def _serve_function(self, request: web.Request) -> web.Response:
-        match = self._routes.match(request.method, request.path)
+    async def _serve_function(self, request: web.Request, path: str) -> web.StreamResponse:
+        match = self._routes.match(request.method, path)
         if match is None:
             return empty(404)
         function = match.target
@@ -64,11 +92,43 @@ class FunctionHost:
         assert isinstance(trigger, HttpTrigger)
         if self._keys.level_on_function_route(presented_key(request.headers, request.query)) < trigger.auth_level:
             return empty(401)
-        function_request = to_function_request(request, await request.read(), match.route_params)
-        outcome = await self._invoker.invoke(
-            function, function_request, to_web_response, trace_parent=request.headers.get("traceparent")
+        try:
+            body = await read_body(request, self.limits)
+        except RequestBodyError as exc:
+            # The host's words for it, logged as its failed invocation would be.
+            log.error("Exception binding parameter '%s' of 'Functions.%s': %s", trigger.parameter, function.name, exc)
+            return await answer_and_close(request, 500)
+        return await self._invoke(function, request, to_function_request(request, body, match.route_params))
+
+    async def _invoke(self, function: AppFunction, request: web.Request, trigger_value: object) -> web.StreamResponse:
+        invocation = asyncio.ensure_future(
+            self._invoker.invoke(
+                function, trigger_value, to_web_response, trace_parent=request.headers.get("traceparent")
+            )
         )
+        try:
+            # asyncio.wait never cancels what it waits for: past the limit the invocation runs on.
+            done, _ = await asyncio.wait({invocation}, timeout=self.limits.response_limit_seconds)
+        except asyncio.CancelledError:
+            invocation.cancel()  # the server is stopping, and its invocations stop with it
+            raise
+        if not done:
+            self._overdue.add(invocation)
+            invocation.add_done_callback(self._overdue.discard)
+            log.warning(
+                "Functions.%s has not answered within %s s: answering 502 as the Azure front end does; "
+                "the invocation keeps running",
+                function.name,
+                self.limits.response_limit_seconds,
+            )
+            return await answer_and_close(request, 502)
+        outcome = invocation.result()
         return empty(500) if outcome.value is None else outcome.value
+
+
+def _origin_form_target(request: web.BaseRequest) -> str:
+    """The raw request-target, with the path of an absolute-form one (`GET http://host/x`) instead."""
+    return request.raw_path if request.raw_path.startswith("/") else request.rel_url.raw_path
 
 
 def build_route_table(app: IndexedApp) -> RouteTable[AppFunction]:
@@ -87,7 +147,7 @@ def build_route_table(app: IndexedApp) -> RouteTable[AppFunction]:
 
 async def serve(host: FunctionHost, address: str, port: int, *, ready_stream: TextIO = sys.stdout) -> None:
     """Listen until SIGTERM or SIGINT, announcing readiness with one JSON line on `ready_stream`."""
-    runner = web.AppRunner(host.web_application(), access_log=None, handle_signals=False)
+    runner = web.ServerRunner(host.web_server(), handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, address, port).start()
