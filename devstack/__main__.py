@@ -6,12 +6,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
+from devstack.children import Echo
+from devstack.console import ReadableHostLog, wants_colour
 from devstack.local_deployment import IDENTITY_TYPES, INFRA_DIR
 from devstack.sign import signature_header
 from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, Ports, RunningStack, StackOptions, start_stack
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         vault_purge_protection=None if args.vault_purge_protection is None else args.vault_purge_protection == "on",
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
-        host_echo=None if args.quiet else sys.stdout,
+        host_echo=_host_echo(args),
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_up(options, quiet=args.quiet, watch_stdin=args.exit_on_stdin_eof))
@@ -103,10 +107,38 @@ def _print_summary(stack: RunningStack, options: StackOptions) -> None:
     ]
     if env.host_url:
         lines.append(f"  Functions host    {env.host_url}/api/  (keys in {options.state_dir / 'env.json'})")
+        lines += ["", "Functions:", *function_list(env.host_url, env.master_key), ""]
     else:
         lines.append("  Functions host    not started: run `func start` (it reads local.settings.json)")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
+
+
+def _host_echo(args: argparse.Namespace) -> Echo | None:
+    """The host's lines on the terminal: readable by default, raw JSON with --json, none with --quiet."""
+    if args.quiet:
+        return None
+    if args.json:
+        return sys.stdout
+    return ReadableHostLog(sys.stdout, colour=wants_colour(sys.stdout))
+
+
+def function_list(host_url: str, master_key: str) -> list[str]:
+    """As `func start` lists them: name, methods and URL, from the host's own admin API."""
+    url = f"{host_url}/admin/functions"  # the stack's own loopback host
+    request = urllib.request.Request(url, headers={"x-functions-key": master_key})  # noqa: S310
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    with opener.open(request, timeout=10) as response:
+        functions = json.loads(response.read())
+    lines = []
+    for function in functions:
+        trigger = function["config"]["bindings"][0]
+        if function["invoke_url_template"]:
+            methods = ",".join(m.upper() for m in trigger.get("methods") or ["*"])
+            lines.append(f"        {function['name']}: [{methods}] {function['invoke_url_template']}")
+        else:
+            lines.append(f"        {function['name']}: {trigger['type']}")
+    return lines
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -162,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-local-settings", action="store_true", help="do not write local.settings.json")
     up.add_argument("--force", action="store_true", help="replace an existing local.settings.json")
     up.add_argument("--quiet", action="store_true", help="print nothing; the function host logs to its file")
+    up.add_argument("--json", action="store_true", help="show the function host's JSON log lines as they are")
     up.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
     sign = sub.add_parser("sign", help="print the signature header for a payload, using the running stack's secret")
     sign.add_argument("source", help="webhook source, e.g. github")

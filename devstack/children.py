@@ -26,7 +26,16 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
+
+
+class Echo(Protocol):
+    """Where a child's output is shown besides its log file: a terminal, or a formatter in front of one."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -80,7 +89,7 @@ async def start_child(
     log_dir: Path,
     ready: ReadyLine | ReadyListening,
     ready_timeout: float = 60.0,
-    echo: TextIO | None = None,
+    echo: Echo | None = None,
 ) -> Child:
     """Start `argv` and wait until it is ready; its output goes to `log_dir/<name>.log` (and `echo`)."""
     log_path = log_dir / f"{name}.log"
@@ -127,9 +136,7 @@ class StartupLines:
             self.lines.get_nowait()
 
 
-async def _pump_output(
-    process: asyncio.subprocess.Process, log: Any, echo: TextIO | None, startup: StartupLines
-) -> None:
+async def _pump_output(process: asyncio.subprocess.Process, log: Any, echo: Echo | None, startup: StartupLines) -> None:
     assert process.stdout is not None
     try:
         while line := await process.stdout.readline():

@@ -10,10 +10,17 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
 
 from devstack.certs import CertPaths
-from devstack.children import Child, ReadyLine, ReadyListening, base_environment, node_executable, start_child
+from devstack.children import (
+    Child,
+    Echo,
+    ReadyLine,
+    ReadyListening,
+    base_environment,
+    node_executable,
+    start_child,
+)
 from devstack.node_packages import NODE_DIR
 
 LOOPBACK = "127.0.0.1"
@@ -96,7 +103,7 @@ async def start_function_host(
     settings: Mapping[str, str],
     keys: tuple[str, str],
     log_dir: Path,
-    echo: TextIO | None,
+    echo: Echo | None,
 ) -> Child:
     """The app, with its settings as environment variables, as `func start` gives them."""
     function_key, master_key = keys

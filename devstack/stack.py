@@ -19,14 +19,14 @@ import ssl
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from aiohttp import web
 
 from devstack import launchers, provision
 from devstack.blob_gateway import create_blob_gateway, storage_audiences
 from devstack.certs import CertPaths, ensure_certificates
-from devstack.children import Child
+from devstack.children import Child, Echo
 from devstack.faults import FAULTS_PATH, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identities import LocalIdentities
@@ -78,7 +78,7 @@ class StackOptions:
     write_local_settings: bool = True
     force_local_settings: bool = False
     # Where the function host's log lines go besides its log file (the terminal for `up`).
-    host_echo: TextIO | None = None
+    host_echo: Echo | None = None
 
 
 @dataclass
