@@ -1,4 +1,4 @@
-"""azure.yaml deploys this folder as a Python function app and runs the one cross-platform hook;
+"""azure.yaml deploys this folder as a Python function app and runs its cross-platform hooks;
 .funcignore keeps development tooling out of the deployment package."""
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ def test_infra_points_at_main_bicep(azure_yaml: dict[str, Any]) -> None:
     assert (REPO / infra["path"] / f"{infra['module']}.bicep") == INFRA / "main.bicep"
 
 
-def test_postprovision_runs_the_same_python_script_everywhere(azure_yaml: dict[str, Any]) -> None:
-    hook = azure_yaml["hooks"]["postprovision"]
+@pytest.mark.parametrize("event", ["postprovision", "postdeploy"])
+def test_each_hook_runs_the_same_python_script_everywhere(azure_yaml: dict[str, Any], event: str) -> None:
+    hook = azure_yaml["hooks"][event]
     assert set(hook) == {"posix", "windows"}
     assert hook["posix"]["shell"] == "sh"
     assert hook["windows"]["shell"] == "pwsh"
@@ -66,9 +67,16 @@ def test_postprovision_runs_the_same_python_script_everywhere(azure_yaml: dict[s
         assert interpreter in {"python", "python3"}
         scripts.add(script)
         assert platform.get("continueOnError", "false") == "false"
-    assert scripts == {"infra/hooks/postprovision.py"}
-    assert (REPO / "infra/hooks/postprovision.py").is_file()
+    assert scripts == {f"infra/hooks/{event}.py"}
+    assert (REPO / f"infra/hooks/{event}.py").is_file()
     assert not list((INFRA / "hooks").glob("*.sh")) + list((INFRA / "hooks").glob("*.ps1"))
+
+
+def test_the_postdeploy_check_is_shown_on_the_console(azure_yaml: dict[str, Any]) -> None:
+    """Without `interactive`, `azd up` sends a postdeploy hook's output nowhere (Azure/azure-dev#9073).
+    The hook never reads stdin, so binding it to the console cannot make it wait for input."""
+    for platform in azure_yaml["hooks"]["postdeploy"].values():
+        assert platform["interactive"] == "true"
 
 
 def test_block_yaml_subset_refuses_what_it_does_not_understand() -> None:
