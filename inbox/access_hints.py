@@ -161,8 +161,8 @@ def _key_vault_refusal(error: HttpResponseError) -> NetworkRefusal | None:
 def _storage_refusal(error: HttpResponseError) -> NetworkRefusal | None:
     # azure-storage-blob's process_storage_error sets error_code from the x-ms-error-code header.
     code = getattr(error, "error_code", None)
-    if code is None and error.response is not None:
-        code = error.response.headers.get("x-ms-error-code")
+    if code is None:
+        code = getattr(error.response, "headers", {}).get("x-ms-error-code")
     if str(getattr(code, "value", code)) != STORAGE_NETWORK_CODE:
         return None
     return NetworkRefusal(STORAGE_NETWORK_CODE, None)

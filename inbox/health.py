@@ -8,10 +8,11 @@ data action the app's code performs (inbox/permissions.py), with the same client
 list and read the signing secrets, write and read a probe blob in each container, read the index's
 metadata, read, create and query a probe item in a partition no source uses. The first refused
 action of a check names itself, the role infra/ grants it with, and the command that grants it
-(inbox/access_hints.py). `secrets` says, per source, whether its signing secret exists and can be
-used, with the `az keyvault secret set` command when not: right after `azd up` none exist, and
-deliveries are answered 503 `source-not-configured` until they do. The report never contains a token
-or a secret.
+(inbox/access_hints.py); when the service's network rules refused it instead (private networking),
+the hint says so and points at the private endpoint and its DNS, since no role would help.
+`secrets` says, per source, whether its signing secret exists and can be used, with the
+`az keyvault secret set` command when not: right after `azd up` none exist, and deliveries are
+answered 503 `source-not-configured` until they do. The report never contains a token or a secret.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from azure.core.exceptions import (
 from azure.keyvault.secrets import SecretProperties
 
 from inbox import permissions
-from inbox.access_hints import hint, secret_hint
+from inbox.access_hints import NetworkRefusal, hint, network_hint, network_refusal, secret_hint
 from inbox.clients import Clients, get_clients
 from inbox.identity import get_credential, identity_kind
 from inbox.invocation import problem_responses
@@ -200,6 +201,7 @@ class CheckResult:
     status: int | None
     error: str | None
     refused: Need | None  # the data action that was refused, if one was
+    network: NetworkRefusal | None = None  # set when the service's network rules refused it, not a role
 
     def as_json(self, settings: Settings, principal: str) -> dict[str, Any]:
         refused = self.refused if self.status in (401, 403) else None
@@ -210,8 +212,14 @@ class CheckResult:
             "status": self.status,
             "error": self.error,
             "action": None if refused is None else refused.action,
-            "hint": None if refused is None else hint(refused, settings, principal),
+            "hint": None if refused is None else self._hint(refused, settings, principal),
         }
+
+    def _hint(self, refused: Need, settings: Settings, principal: str) -> str:
+        # A network refusal comes whatever the roles: granting one would change nothing.
+        if self.network is not None:
+            return network_hint(self.name, self.network, settings)
+        return hint(refused, settings, principal)
 
 
 async def run_check(name: str, steps: Sequence[Step], budget: float) -> CheckResult:
@@ -223,25 +231,30 @@ async def run_check(name: str, steps: Sequence[Step], budget: float) -> CheckRes
             current[:] = [need]
             await probe()
 
-    status, error = await _outcome(run_steps(), budget)
+    status, error, network = await _outcome(run_steps(), budget)
     elapsed = (time.perf_counter() - started) * 1000
     refused = current[0] if current and error is not None else None
-    return CheckResult(name, ok=error is None, latency_ms=elapsed, status=status, error=error, refused=refused)
+    return CheckResult(
+        name, ok=error is None, latency_ms=elapsed, status=status, error=error, refused=refused, network=network
+    )
 
 
-async def _outcome(work: Awaitable[None], budget: float) -> tuple[int | None, str | None]:
+async def _outcome(work: Awaitable[None], budget: float) -> tuple[int | None, str | None, NetworkRefusal | None]:
     try:
         await asyncio.wait_for(work, budget)
     except ClientAuthenticationError as exc:
         refused = "the app's identity was refused"
-        return exc.status_code, refused if exc.status_code else "the app could not get a token for its identity"
+        return exc.status_code, refused if exc.status_code else "the app could not get a token for its identity", None
     except HttpResponseError as exc:
-        return exc.status_code, f"the service answered {exc.status_code} {exc.reason or ''}".strip()
+        network = network_refusal(exc)
+        if network is not None:
+            return exc.status_code, network.summary, network
+        return exc.status_code, f"the service answered {exc.status_code} {exc.reason or ''}".strip(), None
     except ServiceRequestError:
-        return None, "the service could not be reached"
+        return None, "the service could not be reached", None
     except TimeoutError:
-        return None, f"no answer within {budget:g} s"
-    return 200, None
+        return None, f"no answer within {budget:g} s", None
+    return 200, None, None
 
 
 # --- identity and hints ----------------------------------------------------------------------------

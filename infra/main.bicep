@@ -25,9 +25,15 @@ param webhookSources string = 'github'
 @description('Days an event is kept: the blob lifecycle rule and the Cosmos DB TTL both use it.')
 param retentionDays int = 30
 
+// Scale (Flex Consumption, functionAppConfig.scaleAndConcurrency). Maximum instance count: 1000 at
+// most ("Azure Functions Flex Consumption plan hosting", Considerations, Scale); that page gives 1 as
+// the lowest maximum since values under 40 were rolled out region by region from late 2025
+// (azure-functions-host issue #10523), so a region may still refuse less than 40. Memory: the three
+// instance sizes. Per-instance concurrency 1-1000 and always-ready 0-1000: the bounds the azurerm
+// provider validates; no Microsoft page read here states them, ARM is the final judge.
 @minValue(1)
 @maxValue(1000)
-@description('Most instances the function app scales out to.')
+@description('Most on-demand instances the function app scales out to.')
 param maximumInstanceCount int = 40
 
 @allowed([
@@ -37,6 +43,34 @@ param maximumInstanceCount int = 40
 ])
 @description('Memory per function app instance, in MB.')
 param instanceMemoryMB int = 2048
+
+// 16, not Flex's default for Python (1 per instance at every memory size), from the README, "Speed
+// and reliability", "One Flex instance": one vCPU spends about 1.9 ms of CPU per delivery, so it tops
+// out near 500 deliveries/s; with about 25 ms of network waits per delivery in Azure (two writes, an
+// assumption, not measured) it needs about 500 x 0.025 = 12 requests in flight to stay busy, and 16
+// leaves headroom. With 1, an instance serves at most 1 / 25 ms = 40 deliveries/s, so the same load
+// needs about 12 times as many instances. The app is async: requests in flight wait on I/O together.
+@minValue(1)
+@maxValue(1000)
+@description('HTTP requests one instance handles at once before Flex Consumption adds another.')
+param httpPerInstanceConcurrency int = 16
+
+// Billed while idle; 0 keeps the app scale-to-zero. Keep it at most maximumInstanceCount (the azurerm
+// provider refuses more; whether ARM does is not confirmed here).
+@minValue(0)
+@maxValue(1000)
+@description('Instances kept running for the HTTP functions even when idle (billed); 0 scales to zero.')
+param alwaysReadyInstances int = 0
+
+// Off by default, unlike Microsoft's Flex quickstarts (their README recommends VNET_ENABLED=true and
+// their main.parameters.json asks for it). Here `azd up` must work end to end from a laptop, and with
+// private networking on, nothing outside the VNet reaches the data planes: not `az keyvault secret set`
+// for the webhook secrets the postprovision hook prints, not the app run locally against Azure, not
+// the developer roles. The local stack also models the default (public endpoints, Entra ID and roles
+// on every request), and with keys off everywhere the public endpoints accept only tokens that hold a
+// role. Turn it on (azd env set VNET_ENABLED true) once secrets can be set from inside the network.
+@description('Private networking: VNet integration for the app, private endpoints for storage, Key Vault and Cosmos DB, and their public network access off.')
+param vnetEnabled bool = false
 
 @minValue(1)
 @description('Largest webhook body the app accepts, in bytes.')
@@ -128,6 +162,7 @@ module hostStorage 'modules/host-storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: deploymentContainerName
+    vnetEnabled: vnetEnabled
   }
 }
 
@@ -141,6 +176,7 @@ module dataStorage 'modules/data-storage.bicep' = {
     eventsContainerName: eventsContainerName
     digestsContainerName: digestsContainerName
     retentionDays: retentionDays
+    vnetEnabled: vnetEnabled
   }
 }
 
@@ -151,6 +187,7 @@ module keyVault 'modules/key-vault.bicep' = {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
+    vnetEnabled: vnetEnabled
   }
 }
 
@@ -164,6 +201,25 @@ module cosmos 'modules/cosmos.bicep' = {
     databaseName: cosmosDatabaseName
     containerName: cosmosContainerName
     retentionDays: retentionDays
+    vnetEnabled: vnetEnabled
+  }
+}
+
+// The private network, only with vnetEnabled: the app's integration subnet, a private endpoint and
+// DNS zone for every data-plane endpoint the app uses. The services turn their public access off
+// themselves (vnetEnabled above). The function app reads the subnet from here, so it is created
+// after the endpoints exist.
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: 'vnet-${resourceToken}'
+    location: location
+    tags: tags
+    hostStorageAccountId: hostStorage.outputs.id
+    dataStorageAccountId: dataStorage.outputs.id
+    keyVaultId: keyVault.outputs.id
+    cosmosAccountId: cosmos.outputs.id
   }
 }
 
@@ -216,6 +272,9 @@ module functionApp 'modules/function-app.bicep' = {
     secretCacheSeconds: secretCacheSeconds
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    alwaysReadyInstances: alwaysReadyInstances
+    virtualNetworkSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
   }
   // A user-assigned identity's roles must exist before the host first starts, or its first reads
   // of storage fail. (With the system identity that module is not deployed, and ARM drops it here.)

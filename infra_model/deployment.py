@@ -33,6 +33,9 @@ from infra_model.syntax import BicepFile, Infra, Node, call_arguments, string_pa
 # "Azure Cosmos DB account endpoints" (documents.azure.com, port 443).
 VAULT_SUFFIX = "vault.azure.net"
 STORAGE_SUFFIX = "core.windows.net"
+# What environment() returns in the public cloud, as far as templates here read it ("Deployment
+# functions for Bicep", environment(): suffixes.storage, suffixes.keyvaultDns).
+ENVIRONMENT = {"name": "AzureCloud", "suffixes": {"storage": STORAGE_SUFFIX, "keyvaultDns": f".{VAULT_SUFFIX}"}}
 STORAGE_SERVICES = ("blob", "queue", "table", "file")
 COSMOS_SUFFIX = "documents.azure.com"
 
@@ -575,6 +578,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "guid": _guid,
     "subscription": _subscription,
     "tenant": lambda instance: {"tenantId": instance.deployment.context.tenant_id},
+    "environment": lambda _i: ENVIRONMENT,
     "resourceGroup": _resource_group,
     "subscriptionResourceId": _subscription_resource_id,
     "resourceId": _resource_id,

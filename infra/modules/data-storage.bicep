@@ -20,6 +20,9 @@ param digestsContainerName string
 @description('Days after which an archived payload is deleted.')
 param retentionDays int
 
+@description('Private networking: public network access off; the app reaches the account through a private endpoint (network.bicep).')
+param vnetEnabled bool
+
 resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   name: name
   location: location
@@ -29,8 +32,9 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     name: 'Standard_LRS'
   }
   properties: {
-    // checkov:skip=CKV_AZURE_35: Default network rule Allow: no VNet in this template, so the public endpoint stays reachable; every request still needs an Entra ID token and a role, because key-based auth is off. Add private endpoints to close it.
-    // checkov:skip=CKV_AZURE_59: Public network access stays on for the same reason as CKV_AZURE_35.
+    // checkov:skip=CKV_AZURE_35: vnetEnabled false (the default): no VNet, so the default network rule is Allow and the public endpoint stays reachable; every request still needs an Entra ID token and a role, because key-based auth is off. With vnetEnabled true it is Deny and this check passes without the skip (tests/infra/test_checkov.py).
+    // checkov:skip=CKV_AZURE_59: vnetEnabled false (the default): public network access stays on for the same reason as CKV_AZURE_35; with vnetEnabled true it is Disabled.
+    // checkov:skip=CKV_AZURE_36: vnetEnabled true sets bypass None, as Microsoft's Flex Consumption quickstart with a VNet does: no trusted Microsoft service needs this account, whose only caller (the app) comes through its private endpoint. With vnetEnabled false the default rule is Allow and the check passes anyway.
     // checkov:skip=CKV_AZURE_206: LRS keeps the reference cheap and payloads expire after retentionDays; choose Standard_GZRS when they must outlive a zone or region outage.
     allowSharedKeyAccess: false
     allowBlobPublicAccess: false
@@ -38,10 +42,11 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    // With vnetEnabled the account answers only its private endpoint, in the app's VNet.
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: vnetEnabled ? 'Deny' : 'Allow'
+      bypass: vnetEnabled ? 'None' : 'AzureServices'
     }
   }
 }
@@ -102,6 +107,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01
   }
 }
 
+output id string = account.id
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output eventsContainerName string = eventsContainer.name

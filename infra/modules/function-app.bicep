@@ -81,7 +81,7 @@ param secretCacheSeconds int
 
 @minValue(1)
 @maxValue(1000)
-@description('Most instances the app scales out to.')
+@description('Most on-demand instances the app scales out to.')
 param maximumInstanceCount int
 
 @allowed([
@@ -91,6 +91,19 @@ param maximumInstanceCount int
 ])
 @description('Memory per instance, in MB.')
 param instanceMemoryMB int
+
+@minValue(1)
+@maxValue(1000)
+@description('HTTP requests one instance handles at once before Flex Consumption adds another.')
+param httpPerInstanceConcurrency int
+
+@minValue(0)
+@maxValue(1000)
+@description('Instances of the HTTP function group kept running (and billed) when idle; 0 scales to zero.')
+param alwaysReadyInstances int
+
+@description('Resource ID of the subnet for outbound VNet integration (delegated to Microsoft.App/environments); empty for none.')
+param virtualNetworkSubnetId string
 
 var useSystemIdentity = identityType == 'SystemAssigned'
 
@@ -202,6 +215,16 @@ var userAssignedSettings = useSystemIdentity ? [] : [
   }
 ]
 
+// Always-ready instances are set per function group; all HTTP functions form the group `http`
+// ("Azure Functions Flex Consumption plan hosting", Always ready instances). None by default: the
+// app then costs nothing while idle, and the first request after a quiet spell waits for a cold start.
+var httpAlwaysReady = [
+  {
+    name: 'http'
+    instanceCount: alwaysReadyInstances
+  }
+]
+
 resource site 'Microsoft.Web/sites@2024-11-01' = {
   name: name
   location: location
@@ -220,9 +243,13 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
     // checkov:skip=CKV_AZURE_78: ftpsState is a deprecated property on Flex Consumption (no FTPS there); FTP and SCM basic auth are switched off by the basicPublishingCredentialsPolicies below (CKV2_INBOX_7).
     // checkov:skip=CKV_AZURE_222: Webhook senders call the app from the internet; each request is authenticated by its function key and HMAC signature.
     // checkov:skip=CKV_AZURE_17: Webhook senders do not present client certificates; each request is authenticated by its HMAC signature.
-    // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero up to maximumInstanceCount; a fixed minimum instance count belongs to the Dedicated and Premium plans.
+    // checkov:skip=CKV_AZURE_212: The check wants siteConfig.numberOfWorkers above 1, a fixed pool of the Dedicated and Premium plans; Flex Consumption scales from alwaysReadyInstances (default 0) up to maximumInstanceCount and adds instances on demand.
     // checkov:skip=CKV_AZURE_213: App Service health check evicts instances from a fixed pool; Flex Consumption manages its instances and scales to zero, where periodic pings would keep one running.
     serverFarmId: plan.id
+    // Outbound VNet integration (Flex Consumption: the site's virtualNetworkSubnetId, no
+    // vnetRouteAllEnabled, which Flex deprecates). Inbound stays public: webhook senders are on the
+    // internet.
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
@@ -246,6 +273,12 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        alwaysReady: alwaysReadyInstances > 0 ? httpAlwaysReady : []
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       // Python 3.13 runs on Flex Consumption only among the serverless plans (see the README, "Infrastructure").
       runtime: {

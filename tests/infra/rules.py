@@ -4,6 +4,10 @@ Tests run every rule on infra/ and expect no problems, then run it on a delibera
 to show it catches the mistake it exists for. Rules read the syntax tree through
 infra_model.syntax; they never trust a comment or a file name.
 
+Rules about private networking (main.bicep's vnetEnabled) evaluate main.bicep in both modes through
+infra_model.deployment instead, because what they check (which endpoint serves which account, which
+zone holds its record, which network that zone answers in) only exists once ids are resolved.
+
 The app runs as a user-assigned identity or as the site's system identity (main.bicep's
 appIdentityType). Each file that depends on the choice derives `useSystemIdentity` from its
 identity-type param; rules that care read the Bicep once per identity kind, resolving ternaries on
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra_model.deployment import Context, DeployedResource, Deployment, Principal, load
+from infra_model.resources import AppResources, app_resources
 from infra_model.syntax import (
     COSMOS_SCOPE_TYPES,
     ROLE_ASSIGNMENT,
@@ -872,3 +878,185 @@ def web_apps(infra: Infra) -> list[str]:
 def _parent_symbol(resource: Resource) -> str | None:
     parent = resource.get("parent")
     return None if parent is None else text(parent)
+
+
+# ---- private networking (vnetEnabled), both modes --------------------------------------------------
+
+VNET_SWITCH = "vnetEnabled"
+VIRTUAL_NETWORK = "Microsoft.Network/virtualNetworks"
+PRIVATE_ENDPOINT = "Microsoft.Network/privateEndpoints"
+ZONE_GROUP = "Microsoft.Network/privateEndpoints/privateDnsZoneGroups"
+PRIVATE_DNS_ZONE = "Microsoft.Network/privateDnsZones"
+ZONE_LINK = "Microsoft.Network/privateDnsZones/virtualNetworkLinks"
+# Flex Consumption's VNet integration needs a subnet delegated to this, and to nothing else
+# ("Azure Functions Flex Consumption plan hosting", Considerations).
+FLEX_DELEGATION = "Microsoft.App/environments"
+# The private DNS zone Microsoft names for each private-link group id the app uses, public cloud
+# ("Azure Private Endpoint DNS configuration", Azure services DNS zone configuration).
+PRIVATE_DNS_ZONES = {
+    "blob": "privatelink.blob.core.windows.net",
+    "queue": "privatelink.queue.core.windows.net",
+    "table": "privatelink.table.core.windows.net",
+    "vault": "privatelink.vaultcore.azure.net",
+    "Sql": "privatelink.documents.azure.com",
+}
+# Public network access off, per resource type, as each service's ARM schema spells it.
+PUBLIC_ACCESS_OFF = {
+    STORAGE_ACCOUNT: {"publicNetworkAccess": "Disabled", "networkAcls.defaultAction": "Deny"},
+    KEY_VAULT: {"publicNetworkAccess": "Disabled", "networkAcls.defaultAction": "Deny"},
+    COSMOS_ACCOUNT: {"publicNetworkAccess": "Disabled"},
+}
+_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
+_PARAMETERS = {"environmentName": "rules", "location": "westeurope", "principalId": "developer"}
+
+
+def evaluate(infra: Infra, **parameters: Any) -> Deployment:
+    """main.bicep as a deployment with these parameter values would create it."""
+    context = Context(_SUBSCRIPTION, "tenant", lambda _id, kind: Principal(f"{kind}-principal", "client", "tenant"))
+    return load(infra.root, {**_PARAMETERS, **parameters}, context)
+
+
+def private_networking(infra: Infra) -> list[str]:
+    """With vnetEnabled off nothing of a network is deployed. With it on: the site is integrated into a
+    subnet delegated to Microsoft.App/environments; every data-plane endpoint the app's settings name
+    has a private endpoint in another subnet of that VNet, with a DNS zone group writing its record
+    into Microsoft's zone for its group id, and that zone is linked to the VNet; and every account the
+    app uses has public network access off."""
+    problems = []
+    for enabled in (False, True):
+        where = f"{VNET_SWITCH}={'true' if enabled else 'false'}"
+        try:
+            deployment = evaluate(infra, **{VNET_SWITCH: enabled})
+            resources = app_resources(deployment)
+        except (ValueError, KeyError) as error:
+            problems.append(f"{where}: main.bicep does not evaluate: {error}")
+            continue
+        check = _private_mode if enabled else _public_mode
+        problems += [f"{where}: {p}" for p in check(deployment, resources)]
+    return problems
+
+
+def _public_mode(deployment: Deployment, resources: AppResources) -> list[str]:
+    network = [r for r in deployment.resources if r.type.lower().startswith("microsoft.network/")]
+    problems = [f"deploys {r.type} {r.name} ({r.source})" for r in network]
+    if resources.site.properties.get("virtualNetworkSubnetId"):
+        problems.append("the function app is integrated into a VNet")
+    return problems
+
+
+def _private_mode(deployment: Deployment, resources: AppResources) -> list[str]:
+    vnets = deployment.of_type(VIRTUAL_NETWORK)
+    if len(vnets) != 1:
+        return [f"{len(vnets)} virtual networks are deployed, not one"]
+    (vnet,) = vnets
+    integration = str(resources.site.properties.get("virtualNetworkSubnetId") or "")
+    problems = _integration_subnet(vnet, integration)
+    for needed in _private_endpoints_needed(resources):
+        problems += _endpoint(deployment, vnet, integration, needed)
+    problems += _public_access_off(deployment, resources)
+    return problems
+
+
+def _subnets(vnet: DeployedResource) -> dict[str, Any]:
+    """Subnet id -> its properties, for subnets declared inline in the VNet."""
+    return {f"{vnet.id}/subnets/{s['name']}": s.get("properties", {}) for s in vnet.properties.get("subnets", [])}
+
+
+def _integration_subnet(vnet: DeployedResource, subnet_id: str) -> list[str]:
+    subnet = _subnets(vnet).get(subnet_id)
+    if subnet is None:
+        return [f"the function app's virtualNetworkSubnetId {subnet_id or '(none)'} is not a subnet of {vnet.name}"]
+    services = [d.get("properties", {}).get("serviceName") for d in subnet.get("delegations", [])]
+    if services != [FLEX_DELEGATION]:
+        return [f"the app's subnet is delegated to {services}, not exactly [{FLEX_DELEGATION!r}]"]
+    return []
+
+
+Needed = tuple[str, str, str]  # (service resource id, private-link group id, the setting that names it)
+
+
+def _private_endpoints_needed(resources: AppResources) -> list[Needed]:
+    """(service resource id, group id, why) for every data-plane endpoint the app's settings name."""
+    host = resources.host_account.id
+    needed = [
+        (host, service, f"AzureWebJobsStorage__{service}ServiceUri")
+        for service in ("blob", "queue", "table")
+        if f"AzureWebJobsStorage__{service}ServiceUri" in resources.settings
+    ]
+    return [
+        *needed,
+        (resources.data_account.id, "blob", "AZURE_STORAGE_BLOB_ENDPOINT"),
+        (resources.vault.id, "vault", "AZURE_KEY_VAULT_ENDPOINT"),
+        (resources.cosmos.id, "Sql", "AZURE_COSMOS_ENDPOINT"),
+    ]
+
+
+def _endpoint(deployment: Deployment, vnet: DeployedResource, integration: str, needed: Needed) -> list[str]:
+    service_id, group, why = needed
+    service = service_id.rsplit("/", 1)[-1]
+    endpoints = [e for e in deployment.of_type(PRIVATE_ENDPOINT) if _connects(e, service_id, group)]
+    if not endpoints:
+        return [f"no private endpoint for {group} of {service} ({why})"]
+    problems = []
+    for endpoint in endpoints:
+        subnet = str(endpoint.properties.get("subnet", {}).get("id", ""))
+        if subnet not in _subnets(vnet):
+            problems.append(f"{endpoint.name}: its subnet {subnet} is not in {vnet.name}")
+        elif subnet == integration:
+            problems.append(f"{endpoint.name}: is in the app's delegated subnet, which Flex keeps for itself")
+        problems += _endpoint_dns(deployment, vnet, endpoint, group)
+    return problems
+
+
+def _connects(endpoint: DeployedResource, service_id: str, group: str) -> bool:
+    return any(
+        str(c.get("properties", {}).get("privateLinkServiceId", "")).lower() == service_id.lower()
+        and list(c.get("properties", {}).get("groupIds", [])) == [group]
+        for c in endpoint.properties.get("privateLinkServiceConnections", [])
+    )
+
+
+def _endpoint_dns(deployment: Deployment, vnet: DeployedResource, endpoint: DeployedResource, group: str) -> list[str]:
+    wanted = PRIVATE_DNS_ZONES[group]
+    zones = {z.id.lower(): z for z in deployment.of_type(PRIVATE_DNS_ZONE)}
+    groups = [g for g in deployment.of_type(ZONE_GROUP) if g.id.lower().startswith(endpoint.id.lower() + "/")]
+    if not groups:
+        return [f"{endpoint.name}: no private DNS zone group, so its host name still resolves to the public address"]
+    configured = [
+        zones.get(str(c.get("properties", {}).get("privateDnsZoneId", "")).lower())
+        for g in groups
+        for c in g.properties.get("privateDnsZoneConfigs", [])
+    ]
+    zone = next((z for z in configured if z is not None and z.name == wanted), None)
+    if zone is None:
+        found = sorted(z.name for z in configured if z is not None)
+        return [f"{endpoint.name}: its DNS zone group writes to {found}, not to a deployed {wanted}"]
+    links = [
+        link
+        for link in deployment.of_type(ZONE_LINK)
+        if link.id.lower().startswith(zone.id.lower() + "/")
+        and str(link.properties.get("virtualNetwork", {}).get("id", "")).lower() == vnet.id.lower()
+    ]
+    if not links:
+        return [f"{zone.name} is not linked to {vnet.name}: the app would resolve {group} names to public addresses"]
+    return []
+
+
+def _public_access_off(deployment: Deployment, resources: AppResources) -> list[str]:
+    used = {
+        resources.host_account.id: STORAGE_ACCOUNT,
+        resources.data_account.id: STORAGE_ACCOUNT,
+        resources.vault.id: KEY_VAULT,
+        resources.cosmos.id: COSMOS_ACCOUNT,
+    }
+    by_id = {r.id: r for r in deployment.resources}
+    problems = []
+    for resource_id, resource_type in used.items():
+        resource = by_id[resource_id]
+        for path, value in PUBLIC_ACCESS_OFF[resource_type].items():
+            actual: Any = resource.properties
+            for key in path.split("."):
+                actual = actual.get(key) if isinstance(actual, dict) else None
+            if actual != value:
+                problems.append(f"{resource.name} ({resource.source}): {path} is {actual!r}, must be {value!r}")
+    return problems

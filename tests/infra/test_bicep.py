@@ -9,7 +9,8 @@ import pytest
 
 from inbox.permissions import NEEDS, Target
 from inbox.settings import Settings, all_setting_names, required_setting_names
-from infra_model.syntax import Infra, lookup, object_properties, text
+from infra_model.deployment import Deployment
+from infra_model.syntax import Infra, call_arguments, lookup, text
 
 from . import rules
 from .conftest import INFRA
@@ -127,6 +128,7 @@ RULES = {
     "key_vaults": rules.key_vaults,
     "local_auth": rules.local_auth,
     "web_apps": rules.web_apps,
+    "private_networking": rules.private_networking,
 }
 
 
@@ -220,12 +222,64 @@ def test_runtime_is_python_313_on_flex_consumption(infra: Infra) -> None:
     file = infra.file("modules/function-app.bicep")
     site = file.resources["site"]
     assert file.literal(site.get("properties.functionAppConfig.runtime")) == {"name": "python", "version": "3.13"}
-    scale = site.get("properties.functionAppConfig.scaleAndConcurrency")
-    assert scale is not None
-    assert {k: text(v) for k, v in object_properties(scale).items()} == {
-        "maximumInstanceCount": "maximumInstanceCount",
-        "instanceMemoryMB": "instanceMemoryMB",
+
+
+def test_scale_settings_come_from_main_bicep_parameters() -> None:
+    """Each scale knob is a main.bicep parameter that reaches functionAppConfig.scaleAndConcurrency,
+    with the defaults the README argues for: 16 requests in flight per instance ("Speed and
+    reliability", "One Flex instance"), no always-ready instance, at most 40 instances."""
+    default = _scale(rules.evaluate(Infra(INFRA)))
+    assert default == {
+        "maximumInstanceCount": 40,
+        "instanceMemoryMB": 2048,
+        "alwaysReady": [],
+        "triggers": {"http": {"perInstanceConcurrency": 16}},
     }
+    tuned = _scale(
+        rules.evaluate(
+            Infra(INFRA),
+            maximumInstanceCount=100,
+            instanceMemoryMB=4096,
+            httpPerInstanceConcurrency=32,
+            alwaysReadyInstances=2,
+        )
+    )
+    assert tuned == {
+        "maximumInstanceCount": 100,
+        "instanceMemoryMB": 4096,
+        "alwaysReady": [{"name": "http", "instanceCount": 2}],
+        "triggers": {"http": {"perInstanceConcurrency": 32}},
+    }
+
+
+def _scale(deployment: Deployment) -> object:
+    (site,) = deployment.of_type(rules.WEB_SITE)
+    return site.properties["functionAppConfig"]["scaleAndConcurrency"]
+
+
+@pytest.mark.parametrize(
+    ("param", "low", "high"),
+    [
+        ("maximumInstanceCount", 1, 1000),
+        ("httpPerInstanceConcurrency", 1, 1000),
+        ("alwaysReadyInstances", 0, 1000),
+    ],
+)
+def test_scale_parameters_are_bounded_as_flex_consumption_accepts(
+    infra: Infra, param: str, low: int, high: int
+) -> None:
+    main = infra.main
+    decorators = main.params[param].decorators
+    assert main.literal(call_arguments(decorators["minValue"])[0]) == low
+    assert main.literal(call_arguments(decorators["maxValue"])[0]) == high
+
+
+def test_private_networking_is_off_by_default(infra: Infra) -> None:
+    """The default deploys no network, so `azd up` works from a laptop and the local stack (which
+    evaluates the defaults) serves what Azure would; main.bicep says why next to the parameter."""
+    main = infra.main
+    assert main.literal(main.params["vnetEnabled"].default) is False
+    assert main.params["vnetEnabled"].type == "bool"
 
 
 def test_names_the_app_uses_match_the_code(infra: Infra) -> None:

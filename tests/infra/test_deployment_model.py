@@ -81,6 +81,46 @@ def test_without_developer_access_only_the_app_holds_roles() -> None:
     assert DEVELOPER not in {a.principal_id for a in access.assignments(deployment)}
 
 
+def test_environment_gives_the_public_cloud_suffixes(tmp_path: Path) -> None:
+    """environment() as Bicep documents it for AzureCloud, as far as templates here read it."""
+    (tmp_path / "main.bicep").write_text(
+        "targetScope = 'subscription'\n"
+        "output zone string = 'privatelink.blob.${environment().suffixes.storage}'\n"
+        "output vault string = environment().suffixes.keyvaultDns\n"
+        "output cloud string = environment().name\n"
+    )
+    outputs = load(tmp_path, {}, Context(SUBSCRIPTION, "tenant", principal)).outputs
+    assert outputs == {
+        "zone": "privatelink.blob.core.windows.net",
+        "vault": ".vault.azure.net",
+        "cloud": "AzureCloud",
+    }
+
+
+def test_private_networking_changes_the_network_not_the_app_settings() -> None:
+    """The app keeps its public host names with vnetEnabled (the private DNS zones make them resolve to
+    the endpoints inside the VNet); the site gains its integration subnet, and the accounts turn public
+    access off."""
+    public, private = app_resources(deploy()), app_resources(deploy(vnetEnabled=True))
+    assert public.settings.keys() == private.settings.keys()
+    assert {k: v for k, v in public.settings.items() if not isinstance(v, Deferred)} == {
+        k: v for k, v in private.settings.items() if not isinstance(v, Deferred)
+    }
+    assert not public.site.properties.get("virtualNetworkSubnetId")
+    deployment = deploy(vnetEnabled=True)
+    (vnet,) = deployment.of_type("Microsoft.Network/virtualNetworks")
+    assert private.site.properties["virtualNetworkSubnetId"] == f"{vnet.id}/subnets/app"
+    endpoints = deployment.of_type("Microsoft.Network/privateEndpoints")
+    targets = {
+        (c["properties"]["privateLinkServiceId"], c["properties"]["groupIds"][0])
+        for e in endpoints
+        for c in e.properties["privateLinkServiceConnections"]
+    }
+    assert (private.vault.id, "vault") in targets
+    assert (private.cosmos.id, "Sql") in targets
+    assert (private.data_account.id, "blob") in targets
+
+
 def test_a_function_the_model_does_not_know_fails_loudly(tmp_path: Path) -> None:
     root = copy_infra(tmp_path / "infra")
     replace_text(root / "main.bicep", "toLower(uniqueString(", "toLower(utcNow(")
