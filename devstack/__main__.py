@@ -16,9 +16,11 @@ from pathlib import Path
 
 from devstack.children import Echo
 from devstack.console import ReadableHostLog, wants_colour
+from devstack.launchers import LOOPBACK
 from devstack.local_deployment import IDENTITY_TYPES, INFRA_DIR
+from devstack.settings_files import remove_dotenv
 from devstack.sign import signature_header
-from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, Ports, RunningStack, StackOptions, start_stack
+from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, DOTENV, Ports, RunningStack, StackOptions, start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
         host_echo=_host_echo(args),
+        debug_port=args.debug,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_up(options, quiet=args.quiet, watch_stdin=args.exit_on_stdin_eof))
@@ -75,6 +78,8 @@ async def _up(options: StackOptions, *, quiet: bool, watch_stdin: bool) -> None:
         await stop.wait()
     finally:
         (options.state_dir / "env.json").unlink(missing_ok=True)
+        if options.write_local_settings:
+            remove_dotenv(options.app_dir / DOTENV)
         await stack.stop()
 
 
@@ -107,11 +112,16 @@ def _print_summary(stack: RunningStack, options: StackOptions) -> None:
     ]
     if env.host_url:
         lines.append(f"  Functions host    {env.host_url}/api/  (keys in {options.state_dir / 'env.json'})")
+        if options.debug_port is not None:
+            lines.append(f"  debugger          debugpy on {LOOPBACK}:{options.debug_port} (attach from your editor)")
         lines += ["", "Functions:", *function_list(env.host_url, env.master_key), ""]
     else:
         lines.append("  Functions host    not started: run `func start` (it reads local.settings.json)")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
+
+
+DEBUG_PORT = 5678  # debugpy's conventional port, and .vscode/launch.json's
 
 
 def _host_echo(args: argparse.Namespace) -> Echo | None:
@@ -195,6 +205,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--force", action="store_true", help="replace an existing local.settings.json")
     up.add_argument("--quiet", action="store_true", help="print nothing; the function host logs to its file")
     up.add_argument("--json", action="store_true", help="show the function host's JSON log lines as they are")
+    up.add_argument(
+        "--debug",
+        nargs="?",
+        type=int,
+        const=DEBUG_PORT,
+        metavar="PORT",
+        help=f"run the function host under debugpy on PORT (default {DEBUG_PORT}) for an editor to attach",
+    )
     up.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
     sign = sub.add_parser("sign", help="print the signature header for a payload, using the running stack's secret")
     sign.add_argument("source", help="webhook source, e.g. github")

@@ -104,10 +104,17 @@ async def start_function_host(
     keys: tuple[str, str],
     log_dir: Path,
     echo: Echo | None,
+    debug_port: int | None = None,
 ) -> Child:
-    """The app, with its settings as environment variables, as `func start` gives them."""
+    """The app, with its settings as environment variables, as `func start` gives them.
+
+    With `debug_port`, the host runs under debugpy listening there (VS Code: "Attach to the local
+    host"); it does not wait for the debugger, so start-up and the ready line are unchanged.
+    """
     function_key, master_key = keys
-    argv = [sys.executable, "-m", "devstack.funchost", "--app-dir", str(app_dir), "--host", LOOPBACK]
+    debugger = [] if debug_port is None else ["-X", "frozen_modules=off", "-m", "debugpy", "--listen"]
+    debugger += [] if debug_port is None else [f"{LOOPBACK}:{debug_port}"]
+    argv = [sys.executable, *debugger, "-m", "devstack.funchost", "--app-dir", str(app_dir), "--host", LOOPBACK]
     argv += ["--port", str(port)]
     env = {**base_environment(), **settings, "DEVSTACK_FUNCTION_KEY": function_key, "DEVSTACK_MASTER_KEY": master_key}
     # The host imports devstack from this repo, wherever the app folder is.

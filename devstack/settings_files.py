@@ -1,5 +1,6 @@
-"""The two files the stack writes: `.devstack/env.json` (for tests and tools) and `local.settings.json`
-(for `func start`). Both are git-ignored; env.json appears only once everything is ready."""
+"""The files the stack writes: `.devstack/env.json` (for tests and tools), `local.settings.json` (for
+`func start`) and `.env` (the host URL and keys, for test.http's REST Client). All are git-ignored;
+env.json appears only once everything is ready."""
 
 from __future__ import annotations
 
@@ -51,12 +52,39 @@ def write_local_settings(path: Path, settings: Mapping[str, str], *, force: bool
     return True
 
 
+DOTENV_MARKER = "# written by `python3 dev.py up`: the local stack's URL and keys, replaced at each start"
+
+
+def write_dotenv(path: Path, env: EnvFile) -> bool:
+    """`.env` for test.http (REST Client reads it with {{$dotenv NAME}}); a `.env` of your own is kept."""
+    if path.exists() and not path.read_text().startswith(DOTENV_MARKER):
+        print(f"kept your {path.name}: test.http needs DEVSTACK_HOST_URL and the keys in it", file=sys.stderr)
+        return False
+    lines = [
+        DOTENV_MARKER,
+        f"DEVSTACK_HOST_URL={env.host_url}",
+        f"DEVSTACK_FUNCTION_KEY={env.function_key}",
+        f"DEVSTACK_MASTER_KEY={env.master_key}",
+    ]
+    _write_private_text(path, "\n".join(lines) + "\n")
+    return True
+
+
+def remove_dotenv(path: Path) -> None:
+    """At stop: the keys it holds die with the stack; a `.env` of your own is left alone."""
+    if path.exists() and path.read_text().startswith(DOTENV_MARKER):
+        path.unlink()
+
+
 def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
+    _write_private_text(path, json.dumps(document, indent=2) + "\n")
+
+
+def _write_private_text(path: Path, text: str) -> None:
     # Readable by the owner only (it holds local keys), and renamed into place so a reader never sees
     # half a file: the existence of env.json is the readiness signal.
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump(document, out, indent=2)
-        out.write("\n")
+        out.write(text)
     os.replace(tmp, path)

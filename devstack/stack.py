@@ -35,13 +35,14 @@ from devstack.keyvault import DeletionPolicy, SeedSecret, create_keyvault_app, l
 from devstack.launchers import LOOPBACK
 from devstack.local_deployment import INFRA_DIR, LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
-from devstack.settings_files import EnvFile, write_env_file, write_local_settings
+from devstack.settings_files import EnvFile, write_dotenv, write_env_file, write_local_settings
 from devstack.tokens import Tenant, TokenVerifier
 from inbox.signing import secret_name
 
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
 DEFAULT_SOURCES = "github,demo"
 DEFAULT_HOST_PORT = 7071
+DOTENV = ".env"  # beside test.http, where the REST Client extension looks for it
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class StackOptions:
     extra_settings: Mapping[str, str] = field(default_factory=dict)
     write_local_settings: bool = True
     force_local_settings: bool = False
+    # The port debugpy listens on in the function host, for an editor to attach to; None = no debugger.
+    debug_port: int | None = None
     # Where the function host's log lines go besides its log file (the terminal for `up`).
     host_echo: Echo | None = None
 
@@ -190,6 +193,8 @@ async def start_stack(options: StackOptions) -> RunningStack:
         running.env_file = _describe(plan, endpoints, settings, host_url, running)
         if options.write_local_settings:
             write_local_settings(options.app_dir / "local.settings.json", settings, force=options.force_local_settings)
+            if host_url:
+                write_dotenv(options.app_dir / DOTENV, running.env_file)
         write_env_file(options.state_dir / "env.json", running.env_file)
     except BaseException:
         await running.stop()
@@ -339,6 +344,7 @@ async def _start_function_host(plan: _Plan, settings: Mapping[str, str], running
         keys=(plan.function_key, plan.master_key),
         log_dir=plan.log_dir,
         echo=plan.options.host_echo,
+        debug_port=plan.options.debug_port,
     )
     running.children.append(host)
     return f"http://{LOOPBACK}:{host.ports[0]}"

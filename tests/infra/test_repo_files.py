@@ -281,9 +281,17 @@ def tasks() -> dict[str, dict[str, Any]]:
     return {task["label"]: task for task in json.loads((VSCODE / "tasks.json").read_text())["tasks"]}
 
 
+def launch() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((VSCODE / "launch.json").read_text())
+    return document
+
+
 def test_local_stack_task_is_ready_when_dev_py_up_says_the_stack_is_up() -> None:
     task = tasks()["local stack"]
-    assert [task["command"], *task["args"]] == ["python3", "dev.py", "up"]
+    # --debug: the host runs under debugpy on the port the attach configuration connects to.
+    assert [task["command"], *task["args"]] == ["python3", "dev.py", "up", "--debug"]
+    attach = next(c for c in launch()["configurations"] if c["request"] == "attach" and "connect" in c)
+    assert f"DEBUG_PORT = {attach['connect']['port']}" in (REPO / "devstack" / "__main__.py").read_text()
     assert task["isBackground"] is True
     background = task["problemMatcher"]["background"]
     # dev.py echoes the command it hands over to; `python -m devstack up` prints this line once ready.
