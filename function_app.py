@@ -1,4 +1,8 @@
-"""The function app: one blueprint per feature. What each function does is in its blueprint's module."""
+"""The function app: one blueprint per feature. What each function does is in its blueprint's module.
+
+Importing it does no I/O and sets nothing up: settings, clients and telemetry are made on first use
+(inbox/telemetry.py says why telemetry waits for the first invocation).
+"""
 
 import azure.functions as func
 

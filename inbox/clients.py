@@ -17,6 +17,7 @@ from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.keyvault.secrets.aio import SecretClient
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
 
+from inbox import telemetry
 from inbox.identity import get_credential
 from inbox.settings import get_settings
 from inbox.transport import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, get_proxies, get_transport
@@ -42,6 +43,8 @@ def get_clients() -> Clients:
     settings = get_settings()
     # The SDKs log each request and response at INFO: quiet unless AZURE_LOG_LEVEL asks for them.
     logging.getLogger("azure").setLevel(settings.sdk_log_level)
+    # Before the first SDK call, so its spans already go where they should (not at import: it is slow).
+    telemetry.configure()
     credential, transport, proxies = get_credential(), get_transport(), get_proxies()
     secrets = SecretClient(
         settings.key_vault_endpoint,

@@ -1,4 +1,5 @@
-"""The only place the app makes a credential: one async credential per worker process.
+"""The only place the app makes a credential: one async credential per worker process, for the clients,
+and one sync credential for the telemetry exporter, which sends from its own threads (inbox/telemetry.py).
 
 `AZURE_TOKEN_CREDENTIALS` decides which credential that is, as the Azure SDK guidance describes: in
 Azure (and on the local stack) `ManagedIdentityCredential`, so nothing is probed and nothing else is
@@ -7,17 +8,20 @@ everywhere; only the app settings differ. `require_envvar` turns a missing setti
 instead of a slow walk through every credential type.
 
 Token requests are marked as waits on the `identity` dependency, so a token endpoint that hangs or
-fails is reported as such, not as whichever service the token was for (inbox/dependencies.py).
+fails is reported as such, not as whichever service the token was for (inbox/dependencies.py). The
+telemetry credential's are not: the exporter asks for them outside every invocation, on its own threads.
 """
 
 from __future__ import annotations
 
+import functools
 from types import TracebackType
 from typing import Any
 
-from azure.core.credentials import AccessToken
+from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
+from azure.identity import DefaultAzureCredential as SyncDefaultAzureCredential
 from azure.identity.aio import DefaultAzureCredential
 
 from inbox.dependencies import IDENTITY, TokenUnavailable, waiting_for
@@ -83,6 +87,17 @@ def get_credential() -> AsyncTokenCredential:
             )
         )
     return _credential
+
+
+@functools.cache
+def get_telemetry_credential() -> TokenCredential:
+    """The same identity, chosen the same way, for the Azure Monitor exporter (its pipeline is sync)."""
+    return SyncDefaultAzureCredential(
+        require_envvar=True,
+        managed_identity_client_id=get_settings().client_id,
+        retry_total=TOKEN_RETRY_TOTAL,
+        retry_backoff_factor=TOKEN_RETRY_BACKOFF_SECONDS,
+    )
 
 
 def identity_kind() -> str:

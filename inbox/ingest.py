@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from inbox import telemetry
 from inbox.problems import Problem
 from inbox.secret_cache import SecretCache
 from inbox.signing import signature_matches
@@ -35,14 +36,17 @@ async def authenticate(cache: SecretCache, source: str, signature: str | None, b
 
 
 async def accept(cache: SecretCache, store: EventStore, delivery: Delivery, signature: str | None) -> Saved:
-    await authenticate(cache, delivery.source, signature, delivery.body)
-    saved = await store.save(delivery)
-    # The ids go in the message itself: the Azure worker forwards only the message, not `extra` fields.
-    log.info(
-        "delivery %s/%s (%s) %s",
-        delivery.source,
-        delivery.event_id,
-        delivery.event_type,
-        "stored" if saved.created else "already stored",
-    )
+    with telemetry.delivery_span(delivery.source, delivery.event_id, delivery.event_type) as span:
+        await authenticate(cache, delivery.source, signature, delivery.body)
+        saved = await store.save(delivery)
+        span.set_attribute(telemetry.CREATED, saved.created)
+        # The ids also go in the message itself: without OpenTelemetry the worker forwards only the
+        # message, not `extra` fields.
+        log.info(
+            "delivery %s/%s (%s) %s",
+            delivery.source,
+            delivery.event_id,
+            delivery.event_type,
+            "stored" if saved.created else "already stored",
+        )
     return saved

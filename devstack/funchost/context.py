@@ -116,9 +116,13 @@ current_invocation: ContextVar[Invocation | None] = ContextVar("devstack_funchos
 
 
 def trace_parent_for(incoming: str | None) -> str:
-    """Continue the caller's W3C trace if it sent a valid `traceparent`, else start a new one."""
+    """Continue the caller's W3C trace if it sent a valid `traceparent`, else start a new one.
+
+    The host's own span is marked sampled (flags 01): a development host records every request, so
+    the app's spans under it are recorded too (with 00 a parent-based sampler drops them all).
+    """
     trace_id = incoming.split("-")[1] if incoming and _is_trace_parent(incoming) else secrets.token_hex(16)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-00"
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
 def _is_trace_parent(value: str) -> bool:

@@ -153,6 +153,12 @@ var commonSettings = [
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: useSystemIdentity ? 'Authorization=AAD' : 'ClientId=${identityClientId};Authorization=AAD'
   }
+  {
+    // The worker continues the host's request trace in each invocation, and the host stops forwarding
+    // the app's logs: the app sends spans and logs itself (inbox/telemetry.py, host.json telemetryMode).
+    name: 'PYTHON_ENABLE_OPENTELEMETRY'
+    value: 'true'
+  }
   // The app's own settings (inbox/settings.py). azure-identity reads AZURE_TOKEN_CREDENTIALS (the
   // last one): only the managed identity is tried.
   {

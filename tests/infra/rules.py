@@ -92,7 +92,8 @@ FLEX_DEPRECATED_SITE_CONFIG = frozenset(
     }
 )
 # App settings the platform reads rather than the app: identity-based host storage and telemetry.
-PLATFORM_SETTING = re.compile(r"^(AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_[A-Z_]+)$")
+# Read by the Functions host and worker, not by inbox/settings.py.
+PLATFORM_SETTING = re.compile(r"^(AzureWebJobsStorage__\w+|APPLICATIONINSIGHTS_[A-Z_]+|PYTHON_ENABLE_OPENTELEMETRY)$")
 PINNED_REGISTRY_MODULE = re.compile(r"^br(/public)?:[^:]+:\d+\.\d+\.\d+$")
 
 # The identity kinds (the @allowed values of every identity-type param), and the value the switch
