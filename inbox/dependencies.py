@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
+from inbox.access_hints import network_refusal
 from inbox.problems import Problem, dependency_unavailable
 
 IDENTITY, KEY_VAULT, BLOB, COSMOS = "identity", "keyvault", "blob", "cosmos"
@@ -75,9 +76,8 @@ def waiting_for(dependency: str, *, behind: Waits | None = None) -> Iterator[Non
         raise
     finally:
         if waits is not None:
-            waits.open.reverse()  # concurrent tasks of one invocation share the list: drop this wait's entry
-            waits.open.remove(dependency)
-            waits.open.reverse()
+            # Concurrent tasks of one invocation share the list: drop the last entry for this dependency.
+            del waits.open[len(waits.open) - 1 - waits.open[::-1].index(dependency)]
 
 
 @contextmanager
@@ -99,6 +99,8 @@ def problem_for_dependency_error(dependency: str, error: AzureError) -> Problem:
         return dependency_unavailable(IDENTITY, "the app could not get a token for its managed identity")
     if getattr(error, "sub_status", None) == COSMOS_PARTITION_FULL:
         detail = f"{dependency} refused the write: this source's partition is full"
+    elif network_refusal(error) is not None:  # private networking: no role would change this answer
+        detail = f"{dependency} refused the request by its network rules; /api/diagnostics says what to check"
     elif isinstance(error, ClientAuthenticationError) or status in (401, 403):
         detail = f"{dependency} refused the app's identity; an operator can see why at /api/diagnostics"
     elif isinstance(error, ServiceRequestError):

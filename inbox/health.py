@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,7 +34,6 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.keyvault.secrets import SecretProperties
 
 from inbox import permissions
 from inbox.access_hints import NetworkRefusal, hint, network_hint, network_refusal, secret_hint
@@ -44,7 +42,7 @@ from inbox.identity import get_credential, identity_kind
 from inbox.invocation import problem_responses
 from inbox.permissions import Need
 from inbox.problems import json_response
-from inbox.secret_cache import usable
+from inbox.secret_cache import created, usable
 from inbox.settings import Settings, get_settings
 from inbox.signing import secret_name
 
@@ -107,7 +105,7 @@ def keyvault_steps(clients: Clients, settings: Settings, found: dict[str, Secret
         listed = []
         with contextlib.suppress(ResourceNotFoundError):
             listed = [p async for p in clients.secrets.list_properties_of_secret_versions(secret_name(source))]
-        served = sorted((p for p in listed if usable(p)), key=_created, reverse=True)
+        served = sorted((p for p in listed if usable(p)), key=created, reverse=True)
         found[source] = SecretState(len(listed), served[0].version if served else None)
 
     async def read(source: str) -> None:
@@ -136,10 +134,6 @@ def secrets_report(settings: Settings, found: dict[str, SecretState]) -> list[di
         status = "ready" if ready else ("no-usable-version" if state.versions else "missing")
         report.append({"source": source, "secret": secret_name(source), "state": status, "hint": hint})
     return report
-
-
-def _created(properties: SecretProperties) -> datetime.datetime:
-    return properties.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 def blob_steps(clients: Clients) -> list[Step]:

@@ -164,12 +164,17 @@ class SecretCache:
         current = [latest] if latest is not None and usable(latest.properties) else []
         others = sorted(
             (p for p in listed if usable(p) and (latest is None or p.version != latest.properties.version)),
-            key=lambda p: p.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC),
+            key=created,
             reverse=True,
         )
         wanted = others[: VERSIONS_ACCEPTED - len(current)]
         previous = await asyncio.gather(*(self._client.get_secret(name, p.version) for p in wanted))
         return tuple(s.value for s in (*current, *previous) if s.value)
+
+
+def created(properties: SecretProperties) -> datetime.datetime:
+    """When a version was created, for ordering versions; one without a date sorts oldest."""
+    return properties.created_on or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 def usable(properties: SecretProperties) -> bool:

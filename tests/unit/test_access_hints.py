@@ -20,6 +20,7 @@ from azure.storage.blob._shared.response_handlers import process_storage_error
 
 from inbox import permissions
 from inbox.access_hints import NetworkRefusal, network_hint, network_refusal
+from inbox.dependencies import problem_for_dependency_error
 from inbox.health import CheckResult, run_check
 from inbox.settings import Settings
 
@@ -205,3 +206,11 @@ async def test_a_check_refused_for_a_role_keeps_the_role_hint(
 def test_a_check_result_built_without_the_network_field_still_means_a_role_refusal() -> None:
     result = CheckResult("blob", ok=False, latency_ms=1.0, status=403, error="x", refused=permissions.ARCHIVE_PAYLOAD)
     assert "--role" in str(result.as_json(SETTINGS, PRINCIPAL)["hint"])
+
+
+def test_a_request_refused_by_network_rules_is_answered_503_without_blaming_the_identity() -> None:
+    network = str(problem_for_dependency_error("blob", STORAGE_NETWORK).detail)
+    assert "network rules" in network
+    assert "identity" not in network
+    role = str(problem_for_dependency_error("blob", STORAGE_NO_ROLE).detail)
+    assert "refused the app's identity" in role
