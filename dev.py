@@ -18,9 +18,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack.node_packages import ensure_node_packages  # standard library only, like this file
-
 ROOT = Path(__file__).resolve().parent
+TOOLING = ROOT / "azure-devstack"  # the local Azure tooling, installed into .venv in editable mode
+sys.path.insert(0, str(TOOLING / "src"))
+from devstack.node_packages import ensure_node_packages  # noqa: E402  # standard library only, like this file
 VENV = ROOT / ".venv"
 CHECKOV_VENV = ROOT / ".venv-checkov"
 PREFERRED = (3, 13)
@@ -153,7 +154,7 @@ def ensure_checkov() -> str:
 
 
 def ensure_python_packages(python: str, venv: Path = VENV) -> None:
-    inputs = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
+    inputs = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt", TOOLING / "pyproject.toml"]
     stamp = venv / ".requirements.sha256"
     if is_current(stamp, inputs):
         return

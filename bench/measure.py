@@ -20,7 +20,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
+
+from devstack.testing import StackInfo
 
 from bench.cold_start import measure_cold_start
 from bench.counters import StackCounters, Tally
@@ -31,7 +34,8 @@ from bench.profiling import profiled
 from bench.report import APP, APP_HOST, FLOOR, NAIVE, ColdStart, Latency, Results
 from bench.schedule import VariantStats, run_phase
 from bench.variants import Variants
-from devstack.testing import ROOT, StackInfo
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository root
 
 SIGN_TIMEOUT_SECONDS = 60
 T = TypeVar("T")

@@ -28,9 +28,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from devstack.testing import StackInfo, StackProcess
+
 from bench.plan import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, Plan
 from bench.report import Results, evaluate_targets, render_table, to_json
-from devstack.testing import ROOT, StackInfo, StackProcess
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository root
 
 DEFAULT_OUT = ROOT / ".devstack" / "bench.json"
 # Modules that read the environment once, at import, in ways the app depends on.

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from devstack.testing import StackInfo
+
 from bench import naive
 from bench.app_host import HostApp
 from bench.app_inprocess import InProcessApp
@@ -24,7 +26,6 @@ from bench.floor import Floor
 from bench.log_bytes import HostLogMeter, LogMeter, WorkerLogging
 from bench.report import APP, APP_HOST, FLOOR, NAIVE
 from bench.schedule import Call, Entrant
-from devstack.testing import StackInfo
 
 
 class Ingests(Protocol):

@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from devstack.testing import ROOT
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
+
 
 PACKAGE = "azure-keyvault-secrets"
 CACHE = ROOT / ".devstack" / "conformance"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 from azure.keyvault.secrets._shared.client_base import DEFAULT_VERSION
-
 from devstack.pytest_plugin import CERTS
 from devstack.testing import StackInfo, StackProcess
+
 from tests.conformance.suite_run import SuiteResults, run_suite, summary
 from tests.conformance.suite_source import installed_version, suite_tests
 

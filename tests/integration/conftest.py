@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 from azure.identity import ManagedIdentityCredential
-
 from devstack.testing import IDENTITY_VARIABLES, StackInfo
+
 from tests.integration.inbox_api import Inbox
 
 

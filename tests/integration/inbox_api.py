@@ -18,8 +18,8 @@ from azure.core.credentials import TokenCredential
 from azure.cosmos import ContainerProxy, CosmosClient
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
-
 from devstack.testing import StackInfo
+
 from inbox.signing import sign
 
 KeyKind = str  # "function", "master" or "none"

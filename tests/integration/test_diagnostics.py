@@ -7,14 +7,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
+from devstack.testing import StackInfo
 
-from devstack.testing import ROOT, StackInfo
 from inbox import permissions
 from inbox.signing import sign
 from tests.integration.inbox_api import Inbox
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 MASTER_KEY = "diagnostics-test-master-key"
 

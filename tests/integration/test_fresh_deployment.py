@@ -11,9 +11,9 @@ import secrets
 import time
 
 import pytest
-
 from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
+
 from inbox.secret_cache import FAILED_REFRESH_BACKOFF_SECONDS
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, assert_problem, new_id

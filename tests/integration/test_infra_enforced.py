@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
-from inbox import permissions
 from infra_model.roles import BUILT_IN_ROLES
 from infra_model.syntax import BicepFile
+
+from inbox import permissions
 from tests.infra.conftest import copy_infra, drop_resource, replace_text
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, assert_problem, new_id

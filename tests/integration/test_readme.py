@@ -12,7 +12,9 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from devstack.testing import ROOT, StackInfo
+from devstack.testing import StackInfo
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 README = ROOT / "README.md"
 SHELLS = {"bash", "sh", "shell", "console"}

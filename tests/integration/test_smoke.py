@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
 from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
+
 from tests.conftest import SOURCE_WITHOUT_SECRET
 from tests.infra.conftest import copy_infra, drop_resource
 from tests.infra.test_postdeploy import HOOK, FakeTime, load_hook

@@ -34,12 +34,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-
 from devstack.pytest_plugin import CERTS, StartStack
-from devstack.testing import ROOT, StackInfo
+from devstack.testing import StackInfo
+
 from inbox.signing import sign
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, new_id
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 SOURCE = "github"
 CHILD_TIMEOUT_SECONDS = 120

@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from devstack.testing import StackInfo
+
 from inbox.signing import SIGNATURE_HEADER, sign
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import PROBLEM, Inbox

@@ -28,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -35,16 +36,18 @@ import hypothesis
 import pytest
 import requests
 import schemathesis
+from devstack.funchost.keys import KEY_HEADER, KEY_QUERY_PARAMETER
+from devstack.testing import StackInfo
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from devstack.funchost.keys import KEY_HEADER, KEY_QUERY_PARAMETER
-from devstack.testing import ROOT, StackInfo
 from inbox.settings import SOURCE_NAME
 from inbox.signing import PREFIX, SIGNATURE_HEADER, sign
 from inbox.webhooks import EVENT_ID
 from tests.integration.inbox_api import Inbox, new_id
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]
 Case = schemathesis.Case[Operation]

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-
 from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
+
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import PROBLEM, Inbox, new_id
 from tests.reliability.conftest import SENDER_DEADLINE_SECONDS, Answer, deliver, list_events, stored_ids

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-
 from devstack.testing import StackInfo
+
 from tests.integration.inbox_api import Inbox
 from tests.reliability.conftest import Answer, deliver, stored_ids
 

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 import schemathesis
-
 from devstack.funchost.keys import KEY_HEADER, KEY_QUERY_PARAMETER
-from devstack.testing import ROOT
+
 from inbox import dependencies, ingest, problems, secret_cache, signing, store, webhooks
 from inbox.settings import SOURCE_NAME
 from inbox.store import blob_name, utc_timestamp
@@ -35,6 +34,8 @@ KEY_SCHEMES = {"FUNCTION": {"functionKey", "functionKeyQuery"}, "ADMIN": {"maste
 INDEX = """
 import json, pathlib
 from devstack.funchost.indexing import HttpTrigger, index_app
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 app = index_app(pathlib.Path("."))
 routes = [
     {"name": f.name, "route": t.route, "methods": list(t.methods or ()), "auth": t.auth_level.name}

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-
 from devstack.testing import StackInfo
+
 from inbox.signing import secret_name
 from tests.conftest import SECRET_CACHE_SECONDS
 from tests.integration.inbox_api import Inbox, new_id

@@ -12,9 +12,7 @@ import sys
 from typing import Any
 
 import pytest
-
 from devstack.funchost.worker_index import available, worker_metadata
-from devstack.testing import ROOT
 
 HTTP = {
     "ingest_webhook": ("POST", "webhooks/{source}", "ANONYMOUS"),
@@ -29,6 +27,8 @@ TIMER = {"daily_digest": {"schedule": "0 5 0 * * *", "runOnStartup": False, "use
 # get_functions() may run once per FunctionApp, so index in a fresh interpreter.
 INDEX = """
 import json, function_app
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 print(json.dumps({f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}))
 """
 

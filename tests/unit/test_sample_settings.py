@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from devstack.testing import ROOT
 from inbox.settings import Settings, all_setting_names
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
 

@@ -20,9 +20,10 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from devstack.testing import ROOT
 from inbox import telemetry
 from inbox.problems import Problem
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 
 @pytest.fixture

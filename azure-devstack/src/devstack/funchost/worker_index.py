@@ -19,7 +19,6 @@ from typing import Any
 
 from devstack.funchost import runtime_worker
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULE = "devstack.funchost.worker_index"  # not __name__, which is "__main__" when run with -m
 
 
@@ -48,7 +47,6 @@ def worker_metadata(
     if not available():
         raise WorkerRuntimeUnavailableError(runtime_worker.unavailable_reason())
     child_env = dict(os.environ if env is None else env)
-    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), child_env.get("PYTHONPATH")]))
     completed = subprocess.run(
         [sys.executable, "-m", MODULE, str(Path(app_dir).resolve())],
         env=child_env,

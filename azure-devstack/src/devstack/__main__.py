@@ -1,5 +1,7 @@
 """`python -m devstack up`: start the local Azure stack and serve the app until Ctrl-C or SIGTERM.
-`python -m devstack sign SOURCE FILE`: the signature header for a test delivery."""
+
+The app is the one whose pyproject.toml (with a `[tool.devstack]` table) is in the working directory
+or above it, or the one `--project` names."""
 
 from __future__ import annotations
 
@@ -14,28 +16,27 @@ import threading
 import urllib.request
 from pathlib import Path
 
+from devstack import grants
 from devstack.children import Echo
 from devstack.console import ReadableHostLog, wants_colour
 from devstack.launchers import LOOPBACK
-from devstack.local_deployment import IDENTITY_TYPES, INFRA_DIR
+from devstack.project import Project
 from devstack.settings_files import remove_dotenv
-from devstack.sign import signature_header
-from devstack.stack import DEFAULT_HOST_PORT, DEFAULT_SOURCES, DOTENV, Ports, RunningStack, StackOptions, start_stack
-
-ROOT = Path(__file__).resolve().parent.parent
+from devstack.stack import DEFAULT_HOST_PORT, DOTENV, Ports, RunningStack, StackOptions, start_stack
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["grants"]:
+        return grants.main(argv[1:])
     args = _parser().parse_args(argv)
-    if args.command == "sign":
-        print(signature_header(args.state_dir / "env.json", args.source, args.file.read_bytes()))
-        return 0
     if args.command != "up":
         _parser().print_help()
         return 2
+    project = Project.find(args.project)
     options = StackOptions(
-        app_dir=args.app_dir.resolve(),
-        state_dir=args.state_dir.resolve(),
+        project=project,
+        state_dir=(args.state_dir or project.state_dir).resolve(),
         ports=Ports(
             token=args.token_port,
             keyvault=args.keyvault_port,
@@ -45,13 +46,12 @@ def main(argv: list[str] | None = None) -> int:
             host_storage=args.host_storage_port,
             functions=None if args.no_host else args.host_port,
         ),
-        sources=args.sources,
-        unseeded=_unseeded(args.unseeded, args.sources),
-        extra_settings=dict(_setting(s) for s in args.setting),
+        environment=dict(_assignment("--env", s) for s in args.env),
+        unseeded=tuple(s.strip() for s in args.unseeded.split(",") if s.strip()),
+        extra_settings=dict(_assignment("--setting", s) for s in args.setting),
         seed_file=args.seed,
         certs_dir=args.certs_dir,
-        infra_dir=args.infra_dir.resolve(),
-        identity=args.identity,
+        infra_dir=args.infra_dir.resolve() if args.infra_dir else None,
         vault_purge_protection=None if args.vault_purge_protection is None else args.vault_purge_protection == "on",
         write_local_settings=not args.no_local_settings,
         force_local_settings=args.force,
@@ -151,49 +151,45 @@ def function_list(host_url: str, master_key: str) -> list[str]:
     return lines
 
 
-def _setting(text: str) -> tuple[str, str]:
+def _assignment(option: str, text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
-        raise SystemExit(f"--setting expects NAME=VALUE, got {text!r}")
+        raise SystemExit(f"{option} expects NAME=VALUE, got {text!r}")
     return name, value
-
-
-def _unseeded(raw: str, sources: str) -> tuple[str, ...]:
-    chosen = tuple(s.strip() for s in raw.split(",") if s.strip())
-    configured = {s.strip() for s in sources.split(",")}
-    unknown = sorted(set(chosen) - configured)
-    if unknown:
-        raise SystemExit(f"--unseeded names sources that --sources does not: {', '.join(unknown)}")
-    return chosen
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser("grants", help="print, --write or --check the app's grants file (roles per declared action)")
     up = sub.add_parser("up", help="start the local stack and serve the app")
-    up.add_argument("--app-dir", type=Path, default=ROOT, help="folder with function_app.py (default: repo root)")
-    up.add_argument("--state-dir", type=Path, default=ROOT / ".devstack", help="certificates, logs and env.json")
+    up.add_argument(
+        "--project",
+        type=Path,
+        help="the app's folder (default: the one whose pyproject.toml has [tool.devstack], from here up)",
+    )
+    up.add_argument("--state-dir", type=Path, help="certificates, logs and env.json (default: <app>/.devstack)")
     up.add_argument("--certs-dir", type=Path, help="local CA and server certificate (default: STATE_DIR/certs)")
-    up.add_argument("--sources", default=DEFAULT_SOURCES, help="WEBHOOK_SOURCES for the app")
+    up.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an azd environment value for main.parameters.json, as `azd env set NAME VALUE` (repeatable)",
+    )
     up.add_argument(
         "--unseeded",
         default="",
-        metavar="SOURCES",
-        help="comma-separated sources whose signing secret is left unset, as right after `azd up`",
+        metavar="NAMES",
+        help="comma-separated declared secrets left unset, as right after `azd up` (names, or their placeholder values)",
     )
-    up.add_argument("--infra-dir", type=Path, default=INFRA_DIR, help="the Bicep to serve (default: infra/)")
-    up.add_argument(
-        "--identity",
-        choices=sorted(IDENTITY_TYPES),
-        default="user",
-        help="the app's managed identity kind (main.bicep appIdentityType): user-assigned or system-assigned",
-    )
+    up.add_argument("--infra-dir", type=Path, help="serve this copy of the Bicep instead of the app's infra/")
     up.add_argument(
         "--vault-purge-protection",
         choices=("on", "off"),
         help="override infra/'s enablePurgeProtection for the local vault (off: deleted secrets can be purged)",
     )
-    up.add_argument("--seed", type=Path, default=ROOT / "devstack" / "keyvault-seed.json", help="Key Vault seed")
+    up.add_argument("--seed", type=Path, help="a JSON file of Key Vault secrets to start with")
     up.add_argument(
         "--setting", action="append", default=[], metavar="NAME=VALUE", help="an extra app setting (repeatable)"
     )
@@ -214,10 +210,6 @@ def _parser() -> argparse.ArgumentParser:
         help=f"run the function host under debugpy on PORT (default {DEBUG_PORT}) for an editor to attach",
     )
     up.add_argument("--exit-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
-    sign = sub.add_parser("sign", help="print the signature header for a payload, using the running stack's secret")
-    sign.add_argument("source", help="webhook source, e.g. github")
-    sign.add_argument("file", type=Path, help="the payload file, sent byte for byte")
-    sign.add_argument("--state-dir", type=Path, default=ROOT / ".devstack")
     return parser
 
 

@@ -1,10 +1,10 @@
-"""The resources the function app sees, found the way the app finds them: through its app settings.
+"""The resources a function app's deployment contains, found by type, as the local stack serves them.
 
-The site's `AZURE_KEY_VAULT_ENDPOINT` names the vault, `AZURE_STORAGE_BLOB_ENDPOINT` the data account,
-`AzureWebJobsStorage__blobServiceUri` the host's own account and `AZURE_COSMOS_ENDPOINT` the Cosmos DB
-account; COSMOS_DATABASE, COSMOS_CONTAINER, EVENTS_CONTAINER and DIGESTS_CONTAINER the rest. So the
-local stack serves exactly what a deployment of infra/ would give the app, under the same names, and a
-renamed resource in the Bicep is renamed locally too.
+One function app (`Microsoft.Web/sites`), one Key Vault, one Cosmos DB account and two storage
+accounts: the Functions host's own (the one its `AzureWebJobsStorage__blobServiceUri` setting, a
+platform setting, points at) and the app's data account (the other). Names, endpoints, containers and
+app settings are whatever infra/ evaluates to, so a resource renamed in the Bicep is renamed locally
+too, and nothing here knows which settings an app reads.
 """
 
 from __future__ import annotations
@@ -87,24 +87,44 @@ class AppResources:
     cosmos: CosmosAccount
 
 
+# The Functions host's identity-based storage connection (platform setting, "Connecting to host storage
+# with an identity"): the account it names is the host's own, not the app's data.
+HOST_STORAGE_SETTING = "AzureWebJobsStorage__blobServiceUri"
+
+
+class ModelError(ValueError):
+    """infra/ deploys something the local model cannot serve; the message says what, in one line."""
+
+
 def app_resources(deployment: Deployment) -> AppResources:
-    sites = deployment.of_type(SITE)
-    if len(sites) != 1:
-        raise ValueError(f"infra/ deploys {len(sites)} function apps; the model expects one")
-    site = sites[0]
+    site = _only(deployment, SITE, "function app")
     settings = {str(s["name"]): s["value"] for s in site.properties["siteConfig"]["appSettings"]}
-    data_account = _by_endpoint(deployment, STORAGE_ACCOUNT, settings["AZURE_STORAGE_BLOB_ENDPOINT"])
+    if HOST_STORAGE_SETTING not in settings:
+        raise ModelError(
+            f"the function app has no {HOST_STORAGE_SETTING} setting: give the host identity-based storage"
+        )
+    host_account = _by_endpoint(deployment, STORAGE_ACCOUNT, settings[HOST_STORAGE_SETTING])
+    data_accounts = [a for a in deployment.of_type(STORAGE_ACCOUNT) if a.id != host_account.id]
+    if len(data_accounts) != 1:
+        raise ModelError(
+            f"infra/ deploys {len(data_accounts)} storage accounts besides the host's; the local stack serves exactly one"
+        )
     return AppResources(
         site=site,
         settings=settings,
         identity=_identity(site),
-        vault=_vault(_by_endpoint(deployment, VAULT, settings["AZURE_KEY_VAULT_ENDPOINT"])),
-        data_account=_storage(deployment, data_account),
-        host_account=_storage(
-            deployment, _by_endpoint(deployment, STORAGE_ACCOUNT, settings["AzureWebJobsStorage__blobServiceUri"])
-        ),
-        cosmos=_cosmos(deployment, _by_endpoint(deployment, COSMOS_ACCOUNT, settings["AZURE_COSMOS_ENDPOINT"])),
+        vault=_vault(_only(deployment, VAULT, "Key Vault")),
+        data_account=_storage(deployment, data_accounts[0]),
+        host_account=_storage(deployment, host_account),
+        cosmos=_cosmos(deployment, _only(deployment, COSMOS_ACCOUNT, "Cosmos DB account")),
     )
+
+
+def _only(deployment: Deployment, resource_type: str, what: str) -> DeployedResource:
+    found = deployment.of_type(resource_type)
+    if len(found) != 1:
+        raise ModelError(f"infra/ deploys {len(found)} {what}s ({resource_type}); the local stack serves exactly one")
+    return found[0]
 
 
 def _identity(site: DeployedResource) -> AppIdentity:
@@ -122,7 +142,7 @@ def _by_endpoint(deployment: Deployment, resource_type: str, endpoint: str) -> D
     for resource in deployment.of_type(resource_type):
         if _host(str(_endpoint_of(resource))) == host:
             return resource
-    raise ValueError(f"no {resource_type} in infra/ serves {endpoint}")
+    raise ModelError(f"no {resource_type} in infra/ serves {endpoint}")
 
 
 def _endpoint_of(resource: DeployedResource) -> Any:

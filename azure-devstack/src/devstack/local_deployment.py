@@ -1,7 +1,8 @@
 """infra/ deployed to the local tenant: the names, settings and grants the stack serves.
 
-`azd up` runs main.bicep with the azd environment's values; the stack evaluates the same file with a
-local environment (infra_model.deployment) and serves what comes out: the vault, account and Cosmos
+`azd up` runs main.bicep with main.parameters.json resolved against the azd environment; the stack
+evaluates the same files with a local azd environment (infra_model.parameters, infra_model.deployment)
+and serves what comes out: the vault, account and Cosmos
 DB names, the containers, the app settings of the site, and every role assignment, enforced per
 data action by the three local services. Nothing here names a resource or a role.
 
@@ -21,14 +22,13 @@ from devstack.identities import LocalIdentities
 from infra_model import access, deployment
 from infra_model.authorization import Authorizer
 from infra_model.deployment import Context, Deferred, Principal
-from infra_model.resources import AppResources, app_resources
+from infra_model.parameters import azd_parameters
+from infra_model.resources import AppResources, ModelError, app_resources
 
-INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
-# The local environment's values for main.bicep's parameters that azd would supply.
+# The local azd environment: what `azd env new` and the sign-in would supply.
 ENVIRONMENT_NAME = "local"
 LOCATION = "local"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"  # a subscription only the local tenant has
-IDENTITY_TYPES = {"user": "UserAssigned", "system": "SystemAssigned"}
 
 # App settings of the site that the Functions host consumes itself (its own storage and telemetry).
 # Locally the host gets a plain Azurite instead, and Application Insights does not exist.
@@ -47,7 +47,7 @@ class LocalDeployment:
             if name.startswith(HOST_PLATFORM_SETTINGS):
                 continue
             if isinstance(value, Deferred):
-                raise ValueError(f"app setting {name} is {value}: the local stack cannot serve it")
+                raise ModelError(f"app setting {name} is {value}: the local stack cannot serve it")
             settings[name] = str(value)
         return settings
 
@@ -56,17 +56,22 @@ def deploy(
     people: LocalIdentities,
     tenant_id: str,
     *,
-    sources: str,
-    identity: str = "user",
-    infra_dir: Path = INFRA_DIR,
+    infra_dir: Path,
+    environment: Mapping[str, str] | None = None,
 ) -> LocalDeployment:
-    parameters: Mapping[str, Any] = {
-        "environmentName": ENVIRONMENT_NAME,
-        "location": LOCATION,
-        "principalId": people.developer.object_id,
-        "webhookSources": sources,
-        "appIdentityType": IDENTITY_TYPES[identity],
+    """`environment`: azd environment values (`azd env set NAME VALUE`) over the local defaults."""
+    azd_environment = {
+        "AZURE_ENV_NAME": ENVIRONMENT_NAME,
+        "AZURE_LOCATION": LOCATION,
+        "AZURE_PRINCIPAL_ID": people.developer.object_id,
+        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION_ID,
+        **(environment or {}),
     }
+    parameters: dict[str, Any] = azd_parameters(infra_dir, azd_environment)
+    # azd supplies these three whether or not the parameters file maps them.
+    parameters.setdefault("environmentName", azd_environment["AZURE_ENV_NAME"])
+    parameters.setdefault("location", azd_environment["AZURE_LOCATION"])
+    parameters.setdefault("principalId", azd_environment["AZURE_PRINCIPAL_ID"])
     context = Context(SUBSCRIPTION_ID, tenant_id, lambda _id, kind: _principal(people, kind, tenant_id))
     evaluated = deployment.load(infra_dir, parameters, context)
     resources = app_resources(evaluated)
@@ -88,7 +93,7 @@ def _check_servable(resources: AppResources) -> None:
     ]
     found = [problem for problem in unsupported if problem]
     if found:
-        raise ValueError("the local stack serves only key-less accounts, but " + "; ".join(found))
+        raise ModelError("the local stack serves only key-less accounts, but " + "; ".join(found))
 
 
 def _principal(people: LocalIdentities, kind: str, tenant_id: str) -> Principal:

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from devstack.certs import ensure_certificates
-from devstack.testing import IDENTITY_VARIABLES, ROOT, StackInfo, StackProcess
+from devstack.testing import IDENTITY_VARIABLES, StackInfo, StackProcess, state_root
 
 # The test process trusts the local CA the way the app's host does: through the standard variables,
 # set before any test module imports aiohttp (whose default TLS context reads SSL_CERT_FILE once, at
 # import). The Cosmos SDK in particular verifies with the default context whatever its
 # `connection_verify` says, so this is the only way its TLS is really checked.
-CERTS = ensure_certificates(ROOT / ".devstack" / "certs")
+CERTS = ensure_certificates(state_root() / "certs")
 if "aiohttp" in sys.modules:
     raise RuntimeError("devstack.pytest_plugin must load before aiohttp (it is passed with -p in pyproject)")
 os.environ["SSL_CERT_FILE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(CERTS.ca_bundle)

@@ -33,14 +33,14 @@ from devstack.identities import LocalIdentities
 from devstack.identity_endpoint import APP_SERVICE_PATH, create_identity_app
 from devstack.keyvault import DeletionPolicy, SeedSecret, create_keyvault_app, load_seed
 from devstack.launchers import LOOPBACK
-from devstack.local_deployment import INFRA_DIR, LocalDeployment, deploy
+from devstack.declaration import Declaration
+from devstack.local_deployment import LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
+from devstack.project import Project
 from devstack.settings_files import EnvFile, write_dotenv, write_env_file, write_local_settings
 from devstack.tokens import Tenant, TokenVerifier
-from inbox.signing import secret_name
 
 KEY_VAULT_RESOURCE = "https://vault.azure.net"
-DEFAULT_SOURCES = "github,demo"
 DEFAULT_HOST_PORT = 7071
 DOTENV = ".env"  # beside test.http, where the REST Client extension looks for it
 
@@ -60,18 +60,19 @@ class Ports:
 
 @dataclass(frozen=True)
 class StackOptions:
-    app_dir: Path
+    project: Project  # the app: its entry point, infra/ and declaration ([tool.devstack])
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
-    sources: str = DEFAULT_SOURCES
-    # Sources the app is configured with but whose signing secret is not seeded: the state after `azd up`.
+    # azd environment values (`azd env set NAME VALUE`) that main.parameters.json reads.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # Declared secrets left unset, as right after `azd up`: secret names, or the values that fill a
+    # declared name's {SETTING} placeholder.
     unseeded: tuple[str, ...] = ()
     seed_file: Path | None = None
     certs_dir: Path | None = None  # default: <state_dir>/certs
-    # The Bicep the stack serves (a copy with a grant removed shows what Azure would refuse), and the
-    # app identity kind it is deployed with (main.bicep's appIdentityType).
-    infra_dir: Path = INFRA_DIR
-    identity: str = "user"
+    # The Bicep the stack serves instead of the project's (a copy with a grant removed shows what Azure
+    # would refuse).
+    infra_dir: Path | None = None
     # The vault's purge protection: None serves infra/'s enablePurgeProtection; False lets purges run.
     vault_purge_protection: bool | None = None
     # App settings added to (or overriding) the stack's own, e.g. SECRET_CACHE_SECONDS for tests.
@@ -135,7 +136,10 @@ class _Plan:
         certs = ensure_certificates(options.certs_dir or state / "certs")
         people = LocalIdentities()
         local = deploy(
-            people, tenant.tenant_id, sources=options.sources, identity=options.identity, infra_dir=options.infra_dir
+            people,
+            tenant.tenant_id,
+            infra_dir=options.infra_dir or options.project.infra_dir,
+            environment=options.environment,
         )
         access_file = local.authorizer.write(state / "access.json")
         return cls(options, certs, tenant, people, local, issuer_key, access_file, log_dir)
@@ -191,10 +195,11 @@ async def start_stack(options: StackOptions) -> RunningStack:
         settings = _app_settings(plan, endpoints)
         host_url = await _start_function_host(plan, settings, running)
         running.env_file = _describe(plan, endpoints, settings, host_url, running)
+        app_dir = options.project.root
         if options.write_local_settings:
-            write_local_settings(options.app_dir / "local.settings.json", settings, force=options.force_local_settings)
+            write_local_settings(app_dir / "local.settings.json", settings, force=options.force_local_settings)
             if host_url:
-                write_dotenv(options.app_dir / DOTENV, running.env_file)
+                write_dotenv(app_dir / DOTENV, running.env_file)
         write_env_file(options.state_dir / "env.json", running.env_file)
     except BaseException:
         await running.stop()
@@ -215,7 +220,7 @@ async def _serve_in_process(plan: _Plan, services: _ServicePorts, running: Runni
         tenant_id=plan.tenant.tenant_id,
         authorizer=plan.local.authorizer,
         vault_id=resources.vault.id,
-        seed=_seed_secrets(plan.options),
+        seed=_seed_secrets(plan.options, plan.local),
         deletion=DeletionPolicy.for_vault(resources.vault, purge_protection=plan.options.vault_purge_protection),
     )
     vault_port = await _serve(vault_app, ports.keyvault, running, tls=plan.certs)
@@ -338,7 +343,7 @@ async def _start_function_host(plan: _Plan, settings: Mapping[str, str], running
     if plan.options.ports.functions is None:
         return ""
     host = await launchers.start_function_host(
-        plan.options.app_dir,
+        plan.options.project.root,
         plan.options.ports.functions,  # 0: the host binds a free port and reports it
         settings=settings,
         keys=(plan.function_key, plan.master_key),
@@ -407,13 +412,30 @@ async def _serve(app: web.Application, port: int, running: RunningStack, *, tls:
     return int(server.sockets[0].getsockname()[1])
 
 
-def _seed_secrets(options: StackOptions) -> list[SeedSecret]:
-    """The seed file's secrets, plus a random `webhook-<source>` secret for each source it lacks,
-    except for the sources left unseeded."""
-    left_out = {secret_name(source) for source in options.unseeded}
+def declared_secrets(project: Project, local: LocalDeployment) -> dict[str, str]:
+    """Each secret name the app declares (`secret-names` of its Key Vault resources) with the setting
+    value that filled its placeholder: `--unseeded` takes either."""
+    settings = local.app_settings()
+    declared: dict[str, str] = {}
+    for resource in Declaration.load(project.access_file).of_service("keyvault"):
+        declared.update(resource.secrets(settings))
+    return declared
+
+
+def _seed_secrets(options: StackOptions, local: LocalDeployment) -> list[SeedSecret]:
+    """The seed file's secrets, plus a random value for each secret the app declares, except those left
+    unseeded (as right after `azd up`, when the vault is empty)."""
+    declared = declared_secrets(options.project, local)
+    chosen = set(options.unseeded)
+    left_out = {name for name, value in declared.items() if {name, value} & chosen}
+    unknown = sorted(chosen - set(declared) - set(declared.values()))
+    if unknown:
+        raise ValueError(
+            f"--unseeded names no declared secret: {', '.join(unknown)} (declared: {', '.join(declared) or 'none'})"
+        )
     seed = [s for s in (load_seed(options.seed_file) if options.seed_file else []) if s.name not in left_out]
     named = {s.name for s in seed}
-    for source in filter(None, (s.strip() for s in options.sources.split(","))):
-        if secret_name(source) not in named | left_out:
-            seed.append(SeedSecret(name=secret_name(source), value=secrets.token_urlsafe(32)))
+    seed += [
+        SeedSecret(name=name, value=secrets.token_urlsafe(32)) for name in declared if name not in named | left_out
+    ]
     return seed

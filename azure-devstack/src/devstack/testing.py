@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from azure.core.credentials import AccessToken
 
+from devstack.project import Project, ProjectError
 from devstack.settings_files import EnvFile
 
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 120.0
 
 Flavour = Literal["app_service", "imds"]
@@ -32,8 +32,19 @@ FLAVOURS: tuple[Flavour, ...] = ("app_service", "imds")
 IDENTITY_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "MSI_ENDPOINT")
 
 
+def state_root() -> Path:
+    """The state folder of the app around the working directory (its certificates are reused), or
+    `.devstack` here when there is none."""
+    try:
+        return Project.find().state_dir
+    except ProjectError:
+        return Path.cwd() / ".devstack"
+
+
 class StackProcess:
-    def __init__(self, state_dir: Path, extra_args: Sequence[str] = ()) -> None:
+    """`project_dir`: the app to serve (default: the one around the working directory)."""
+
+    def __init__(self, state_dir: Path, extra_args: Sequence[str] = (), *, project_dir: Path | None = None) -> None:
         self.state_dir = state_dir
         self.env_path = state_dir / "env.json"
         self.process = subprocess.Popen(
@@ -41,7 +52,7 @@ class StackProcess:
                 *(sys.executable, "-m", "devstack", "up", "--state-dir", str(state_dir), "--host-port", "0"),
                 *("--no-local-settings", "--quiet", "--exit-on-stdin-eof", *extra_args),
             ],
-            cwd=ROOT,
+            cwd=project_dir or Project.find().root,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=(state_dir / "stack.log").open("wb"),

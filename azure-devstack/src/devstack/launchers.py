@@ -24,7 +24,6 @@ from devstack.children import (
 from devstack.node_packages import NODE_DIR
 
 LOOPBACK = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE = NODE_DIR / "node_modules" / "azurite" / "dist" / "src"
 AZURITE_COMMON = ("--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent")
 # Preloaded into both Azurites: lookups in their in-memory metadata use the most selective index, so
@@ -117,8 +116,6 @@ async def start_function_host(
     argv = [sys.executable, *debugger, "-m", "devstack.funchost", "--app-dir", str(app_dir), "--host", LOOPBACK]
     argv += ["--port", str(port)]
     env = {**base_environment(), **settings, "DEVSTACK_FUNCTION_KEY": function_key, "DEVSTACK_MASTER_KEY": master_key}
-    # The host imports devstack from this repo, wherever the app folder is.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return await start_child("functions", argv, env=env, log_dir=log_dir, ready=ReadyLine(), echo=echo)
 
 

@@ -25,8 +25,9 @@ from devstack.funchost.http_binding import to_function_request, to_web_response
 from devstack.funchost.invoker import Invoker
 from devstack.funchost.logs import configure_logging
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_DIR = REPO_ROOT / "tests" / "devstack" / "runtime_app"
+# The package's own test app (azure-devstack/tests/devstack/runtime_app), beside src/ in the source tree.
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+APP_DIR = PACKAGE_ROOT / "tests" / "devstack" / "runtime_app"
 FUNCTIONS = ("ping", "ping_sync")
 WARM_UP = 200
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--invocations",
                 str(args.invocations),
             ],
-            cwd=REPO_ROOT,
+            cwd=PACKAGE_ROOT,
             capture_output=True,
             text=True,
             check=True,
