@@ -49,10 +49,13 @@ class ActionGrant:
         return scope_level(self.assignment.scope) if self.assignment else ""
 
 
-def evaluate(project: Project, infra_dir: Path | None = None) -> tuple[Deployment, AppResources]:
+def evaluate(
+    project: Project, infra_dir: Path | None = None, environment: Mapping[str, str] | None = None
+) -> tuple[Deployment, AppResources]:
+    """infra/ deployed once, for reasoning: `environment` is azd environment values over neutral ones."""
     infra = infra_dir or project.infra_dir
     context = Context("00000000-0000-0000-0000-000000000000", "tenant", lambda _id, _kind: _APP)
-    parameters = azd_parameters(infra, _ENVIRONMENT)
+    parameters = azd_parameters(infra, {**_ENVIRONMENT, **(environment or {})})
     parameters.setdefault("environmentName", "grants")
     parameters.setdefault("location", "grants")
     parameters.setdefault("principalId", "developer")
@@ -60,8 +63,10 @@ def evaluate(project: Project, infra_dir: Path | None = None) -> tuple[Deploymen
     return deployment, app_resources(deployment)
 
 
-def resolve(project: Project, infra_dir: Path | None = None) -> list[ActionGrant]:
-    deployment, resources = evaluate(project, infra_dir)
+def resolve(
+    project: Project, infra_dir: Path | None = None, environment: Mapping[str, str] | None = None
+) -> list[ActionGrant]:
+    deployment, resources = evaluate(project, infra_dir, environment)
     authorizer = access.authorizer(deployment)
     declaration = Declaration.load(project.access_file)
     found = []
@@ -165,12 +170,12 @@ def write(project: Project) -> bool:
     return True
 
 
-def ungranted(project: Project) -> list[str]:
+def ungranted(project: Project, environment: Mapping[str, str] | None = None) -> list[str]:
     """One line per declared action infra/ does not grant the app, with the fix."""
     return [
         f"{g.resource.name}: infra/ grants the app's identity no role for {g.declared.action} "
         f"({g.declared.why}): {g.fix}"
-        for g in resolve(project)
+        for g in resolve(project, environment=environment)
         if g.assignment is None
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,8 +33,21 @@ def devstack_args() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def devstack(tmp_path_factory: pytest.TempPathFactory, devstack_args: list[str]) -> Iterator[StackInfo]:
-    stack = StackProcess(tmp_path_factory.mktemp("devstack"), ["--certs-dir", str(CERTS.folder), *devstack_args])
+def devstack_project() -> Path | None:
+    """The app folder the session's stacks serve; None: the one around the working directory.
+    Override in a conftest.py to serve another app."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def devstack(
+    tmp_path_factory: pytest.TempPathFactory, devstack_args: list[str], devstack_project: Path | None
+) -> Iterator[StackInfo]:
+    stack = StackProcess(
+        tmp_path_factory.mktemp("devstack"),
+        ["--certs-dir", str(CERTS.folder), *devstack_args],
+        project_dir=devstack_project,
+    )
     try:
         yield stack.wait_ready()
     finally:
@@ -54,12 +68,17 @@ StartStack = Callable[..., StackInfo]
 
 
 @pytest.fixture(scope="module")
-def start_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartStack]:
-    """start_stack('--infra-dir', path, ...): another stack besides the session's, stopped with the module."""
+def start_stack(tmp_path_factory: pytest.TempPathFactory, devstack_project: Path | None) -> Iterator[StartStack]:
+    """start_stack('--infra-dir', path, ...): another stack besides the session's, stopped with the module.
+    `project=PATH` serves another app folder."""
     started: list[StackProcess] = []
 
-    def start(*args: str) -> StackInfo:
-        process = StackProcess(tmp_path_factory.mktemp("stack"), ["--certs-dir", str(CERTS.folder), *args])
+    def start(*args: str, project: Path | None = None) -> StackInfo:
+        process = StackProcess(
+            tmp_path_factory.mktemp("stack"),
+            ["--certs-dir", str(CERTS.folder), *args],
+            project_dir=project or devstack_project,
+        )
         started.append(process)
         return process.wait_ready()
 

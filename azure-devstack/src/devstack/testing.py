@@ -87,6 +87,19 @@ class StackInfo:
     state_dir: Path
 
     @property
+    def vault_url(self) -> str:
+        return str(self.env.devstack["endpoints"]["vault"])
+
+    @property
+    def blob_url(self) -> str:
+        """The data account's blob endpoint."""
+        return str(self.env.devstack["endpoints"]["blob"])
+
+    @property
+    def cosmos_url(self) -> str:
+        return str(self.env.devstack["endpoints"]["cosmos"])
+
+    @property
     def settings(self) -> Mapping[str, str]:
         return self.env.settings
 

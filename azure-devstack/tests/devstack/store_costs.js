@@ -16,7 +16,7 @@
 const path = require("path");
 const { Readable } = require("stream");
 
-const NODE_DIR = path.resolve(__dirname, "..", "..", "devstack", "node");
+const NODE_DIR = path.resolve(__dirname, "..", "..", "src", "devstack", "node");
 const AZURITE = path.dirname(require.resolve("azurite/package.json", { paths: [NODE_DIR] }));
 const COSMOS_LIB = path.dirname(require.resolve("@vercel/cosmosdb-server/lib/routes.js", { paths: [NODE_DIR] }));
 // Timings are the fastest of a few batches: the least disturbed by other processes and the GC.

@@ -1,6 +1,6 @@
 """The Blob RBAC gateway, in front of a real Azurite, driven by the real azure-storage-blob SDK.
 
-Every client reaches the account by its Azure name (`https://inboxdata.blob.core.windows.net`) through a
+Every client reaches the account by its Azure name (`https://notesdata.blob.core.windows.net`) through a
 `HostProxy`, as the app does in the stack; the gateway serves TLS with the local CA and forwards to an
 Azurite started as the stack starts it. Azurite alone accepts every request refused below (it checks no
 signature and no RBAC, and takes Shared Key and SAS), so each refusal pinned here is the gateway's. Tests
@@ -37,7 +37,6 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob import BlobServiceClient as SyncBlobServiceClient
 from azure.storage.blob.aio import BlobServiceClient
-
 from devstack.blob_gateway import DECISIONS_PATH, create_blob_gateway, storage_audiences
 from devstack.blob_gateway.errors import AUTHENTICATE_MESSAGE
 from devstack.blob_gateway.operations import (
@@ -62,7 +61,7 @@ from devstack.tokens import Identity, Tenant, TokenVerifier
 from infra_model.authorization import Assignment, Authorizer
 from infra_model.roles import RoleDefinition, built_in_role
 
-ACCOUNT = "inboxdata"
+ACCOUNT = "notesdata"
 HOST = f"{ACCOUNT}.blob.core.windows.net"
 ENDPOINT = f"https://{HOST}"
 ACCOUNT_ID = (

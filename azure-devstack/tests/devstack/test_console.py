@@ -11,9 +11,9 @@ EXECUTED = {
     "time": "2026-12-01T10:53:17.123Z",
     "level": "INFO",
     "logger": "devstack.funchost",
-    "message": "Executed 'Functions.ingest_webhook' (Succeeded, Id=abc, Duration=5.4ms)",
+    "message": "Executed 'Functions.keep_note' (Succeeded, Id=abc, Duration=5.4ms)",
     "invocationId": "abc",
-    "functionName": "ingest_webhook",
+    "functionName": "keep_note",
     "status": "Succeeded",
     "durationMs": 5.4,
 }
@@ -27,11 +27,11 @@ def shown(*records: object, colour: bool = False) -> str:
 
 
 def test_an_invocation_is_one_line_with_function_status_and_duration() -> None:
-    assert shown(EXECUTED) == "10:53:17 ingest_webhook: Succeeded in 5.4 ms\n"
+    assert shown(EXECUTED) == "10:53:17 keep_note: Succeeded in 5.4 ms\n"
 
 
 def test_app_log_lines_show_level_and_message_and_a_failure_its_traceback() -> None:
-    warning = {**EXECUTED, "logger": "inbox.invocation", "level": "WARNING", "message": "answered 503"}
+    warning = {**EXECUTED, "logger": "notes.invocation", "level": "WARNING", "message": "answered 503"}
     del warning["durationMs"]
     error = {**warning, "level": "ERROR", "message": "boom", "exception": "Traceback ...\nKeyError: 'x'"}
     assert (

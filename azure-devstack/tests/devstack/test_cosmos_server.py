@@ -42,20 +42,19 @@ from azure.cosmos.exceptions import (
     CosmosHttpResponseError,
     CosmosResourceNotFoundError,
 )
-
 from devstack.certs import CertPaths, ensure_certificates
+from devstack.node_packages import NODE_DIR
 from devstack.tokens import Identity, Tenant, resource_from_scope
 from infra_model.authorization import Assignment, Authorizer
 from infra_model.roles import RoleDefinition, cosmos_built_in_role
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVER_SCRIPT = ROOT / "devstack" / "node" / "cosmos.js"
-RBAC_MODULE = ROOT / "devstack" / "node" / "cosmos-rbac.js"
-DATABASE = "inbox"
-CONTAINER = "events"
+SERVER_SCRIPT = NODE_DIR / "cosmos.js"
+RBAC_MODULE = NODE_DIR / "cosmos-rbac.js"
+DATABASE = "notebook"
+CONTAINER = "pages"
 OTHER_CONTAINER = "others"
 RESOURCE_GROUP_ID = "/subscriptions/6d3a8c1e-0000-4000-8000-00000000c05d/resourceGroups/rg-local"
-ACCOUNT_ID = f"{RESOURCE_GROUP_ID}/providers/Microsoft.DocumentDB/databaseAccounts/inbox-local"
+ACCOUNT_ID = f"{RESOURCE_GROUP_ID}/providers/Microsoft.DocumentDB/databaseAccounts/notes-local"
 CONTAINER_SCOPE = f"{ACCOUNT_ID}/dbs/{DATABASE}/colls/{CONTAINER}"
 
 # Data actions as "Azure Cosmos DB for NoSQL data plane actions reference" names them.
@@ -296,12 +295,12 @@ def container(cosmos: LocalCosmos) -> Iterator[ContainerProxy]:
     """The app's view: created with the master key (as Bicep would), then used with a token."""
     with cosmos.client(cosmos.master_key) as admin:
         database = admin.create_database_if_not_exists(DATABASE)
-        database.create_container_if_not_exists(CONTAINER, PartitionKey(path="/source"))
-        others = database.create_container_if_not_exists(OTHER_CONTAINER, PartitionKey(path="/source"))
-        others.upsert_item({"id": "elsewhere", "source": "github"})
+        database.create_container_if_not_exists(CONTAINER, PartitionKey(path="/book"))
+        others = database.create_container_if_not_exists(OTHER_CONTAINER, PartitionKey(path="/book"))
+        others.upsert_item({"id": "elsewhere", "book": "b1"})
     with cosmos.client(cosmos.writer_credential) as client:
         events = client.get_database_client(DATABASE).get_container_client(CONTAINER)
-        events.upsert_item({"id": "seed", "source": "github", "kind": "seed"})
+        events.upsert_item({"id": "seed", "book": "b1", "kind": "seed"})
         yield events
 
 
@@ -358,7 +357,7 @@ def fast_account_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def read_seed(cosmos: LocalCosmos, credential: Any) -> None:
     """What a worker does first: build a client (it reads the account) and read an item."""
     with cosmos.client(credential) as client:
-        client.get_database_client(DATABASE).get_container_client(CONTAINER).read_item("seed", partition_key="github")
+        client.get_database_client(DATABASE).get_container_client(CONTAINER).read_item("seed", partition_key="b1")
 
 
 # --- start-up, TLS and the account ----------------------------------------------------------------
@@ -396,7 +395,7 @@ def test_master_key_created_database_and_container_readable_with_a_token(contain
     properties = container.read()
 
     assert properties["id"] == CONTAINER
-    assert properties["partitionKey"]["paths"] == ["/source"]
+    assert properties["partitionKey"]["paths"] == ["/book"]
 
 
 @pytest.mark.usefixtures("fast_account_retries")
@@ -414,11 +413,11 @@ def test_wrong_master_key_is_401(cosmos: LocalCosmos) -> None:
 
 
 def test_item_lifecycle_with_a_token(cosmos: LocalCosmos, container: ContainerProxy) -> None:
-    container.upsert_item({"id": "life", "source": "github", "status": "new", "attempts": 0})
-    first = container.read_item("life", partition_key="github")
+    container.upsert_item({"id": "life", "book": "b1", "status": "new", "attempts": 0})
+    first = container.read_item("life", partition_key="b1")
     replaced = container.replace_item(
         "life",
-        {"id": "life", "source": "github", "status": "seen", "attempts": 0},
+        {"id": "life", "book": "b1", "status": "seen", "attempts": 0},
         etag=first["_etag"],
         match_condition=MatchConditions.IfNotModified,
     )
@@ -426,27 +425,27 @@ def test_item_lifecycle_with_a_token(cosmos: LocalCosmos, container: ContainerPr
         container.replace_item("life", replaced, etag=first["_etag"], match_condition=MatchConditions.IfNotModified)
     patched = container.patch_item(
         "life",
-        partition_key="github",
+        partition_key="b1",
         patch_operations=[
             {"op": "incr", "path": "/attempts", "value": 2},
             {"op": "set", "path": "/status", "value": "done"},
         ],
     )
-    container.delete_item("life", partition_key="github")
+    container.delete_item("life", partition_key="b1")
 
     assert first["status"] == "new"
     assert replaced["status"] == "seen"
     assert (patched["status"], patched["attempts"]) == ("done", 2)
     with pytest.raises(CosmosResourceNotFoundError):
-        container.read_item("life", partition_key="github")
+        container.read_item("life", partition_key="b1")
     assert set(cosmos.writer_credential.scopes) == {COSMOS_SCOPE}
 
 
 MISSING_ITEM_OPERATIONS: dict[str, Callable[[ContainerProxy], object]] = {
-    "read": lambda c: c.read_item("nope", partition_key="github"),
-    "replace": lambda c: c.replace_item("nope", {"id": "nope", "source": "github"}),
-    "delete": lambda c: c.delete_item("nope", partition_key="github"),
-    "patch": lambda c: c.patch_item("nope", partition_key="github", patch_operations=[{"op": "remove", "path": "/x"}]),
+    "read": lambda c: c.read_item("nope", partition_key="b1"),
+    "replace": lambda c: c.replace_item("nope", {"id": "nope", "book": "b1"}),
+    "delete": lambda c: c.delete_item("nope", partition_key="b1"),
+    "patch": lambda c: c.patch_item("nope", partition_key="b1", patch_operations=[{"op": "remove", "path": "/x"}]),
     "read in another partition": lambda c: c.read_item("seed", partition_key="stripe"),
 }
 
@@ -463,16 +462,16 @@ def test_missing_item_is_404_not_found(
 
 
 def test_query_with_partition_key_sees_only_that_partition(container: ContainerProxy) -> None:
-    for n, source in enumerate(["q-github", "q-github", "q-github", "q-stripe", "q-stripe"]):
-        container.upsert_item({"id": f"q{n}", "source": source, "kind": "query", "n": n})
+    for n, source in enumerate(["q-tolkien", "q-tolkien", "q-tolkien", "q-austen", "q-austen"]):
+        container.upsert_item({"id": f"q{n}", "book": source, "kind": "query", "n": n})
 
-    everything = list(container.query_items("SELECT * FROM c", partition_key="q-github"))
+    everything = list(container.query_items("SELECT * FROM c", partition_key="q-tolkien"))
     filtered = list(
         container.query_items(
-            "SELECT c.id FROM c WHERE c.n >= @min", parameters=[{"name": "@min", "value": 1}], partition_key="q-github"
+            "SELECT c.id FROM c WHERE c.n >= @min", parameters=[{"name": "@min", "value": 1}], partition_key="q-tolkien"
         )
     )
-    counted: list[Any] = list(container.query_items("SELECT VALUE COUNT(1) FROM c", partition_key="q-stripe"))
+    counted: list[Any] = list(container.query_items("SELECT VALUE COUNT(1) FROM c", partition_key="q-austen"))
     across = list(container.query_items("SELECT c.id FROM c WHERE c.kind = 'query'", enable_cross_partition_query=True))
 
     assert {item["id"] for item in everything} == {"q0", "q1", "q2"}
@@ -483,7 +482,7 @@ def test_query_with_partition_key_sees_only_that_partition(container: ContainerP
 
 def test_query_pages_follow_max_item_count_and_resume_from_a_continuation(container: ContainerProxy) -> None:
     for n in range(7):
-        container.upsert_item({"id": f"page{n}", "source": "paging", "n": n})
+        container.upsert_item({"id": f"page{n}", "book": "paging", "n": n})
     query = "SELECT * FROM c ORDER BY c.n"
 
     pages = [list(page) for page in container.query_items(query, partition_key="paging", max_item_count=3).by_page()]
@@ -500,14 +499,14 @@ def test_query_pages_follow_max_item_count_and_resume_from_a_continuation(contai
 
 
 def test_batch_applies_every_operation(container: ContainerProxy) -> None:
-    container.upsert_item({"id": "b1", "source": "batch", "n": 1})
-    container.upsert_item({"id": "b3", "source": "batch", "n": 3})
+    container.upsert_item({"id": "b1", "book": "batch", "n": 1})
+    container.upsert_item({"id": "b3", "book": "batch", "n": 3})
 
     results = container.execute_item_batch(
         [
-            ("create", ({"id": "b2", "source": "batch", "n": 2},)),
-            ("upsert", ({"id": "b1", "source": "batch", "n": 10},)),
-            ("replace", ("b1", {"id": "b1", "source": "batch", "n": 11})),
+            ("create", ({"id": "b2", "book": "batch", "n": 2},)),
+            ("upsert", ({"id": "b1", "book": "batch", "n": 10},)),
+            ("replace", ("b1", {"id": "b1", "book": "batch", "n": 11})),
             ("read", ("b1",)),
             ("patch", ("b2", [{"op": "incr", "path": "/n", "value": 5}])),
             ("delete", ("b3",)),
@@ -524,15 +523,15 @@ def test_batch_applies_every_operation(container: ContainerProxy) -> None:
 
 
 def test_batch_is_all_or_nothing(container: ContainerProxy) -> None:
-    container.upsert_item({"id": "a1", "source": "atomic", "n": 1})
-    container.upsert_item({"id": "a2", "source": "atomic", "n": 2})
+    container.upsert_item({"id": "a1", "book": "atomic", "n": 1})
+    container.upsert_item({"id": "a2", "book": "atomic", "n": 2})
 
     with pytest.raises(CosmosBatchOperationError) as caught:
         container.execute_item_batch(
             [
-                ("create", ({"id": "a3", "source": "atomic"},)),
-                ("upsert", ({"id": "a1", "source": "atomic", "n": 99},)),
-                ("create", ({"id": "a2", "source": "atomic"},)),
+                ("create", ({"id": "a3", "book": "atomic"},)),
+                ("upsert", ({"id": "a1", "book": "atomic", "n": 99},)),
+                ("create", ({"id": "a2", "book": "atomic"},)),
                 ("delete", ("a1",)),
             ],
             partition_key="atomic",
@@ -547,7 +546,7 @@ def test_batch_is_all_or_nothing(container: ContainerProxy) -> None:
 
 def test_batch_refuses_an_item_from_another_partition(container: ContainerProxy) -> None:
     with pytest.raises(CosmosBatchOperationError) as caught:
-        container.execute_item_batch([("create", ({"id": "x1", "source": "elsewhere"},))], partition_key="atomic")
+        container.execute_item_batch([("create", ({"id": "x1", "book": "elsewhere"},))], partition_key="atomic")
 
     assert [r["statusCode"] for r in caught.value.operation_responses] == [400]
 
@@ -556,10 +555,10 @@ async def test_async_client_works_with_a_token(cosmos: LocalCosmos, container: C
     credential = AsyncTenantCredential(TenantCredential(cosmos.tenant, cosmos.writer))
     async with AsyncCosmosClient(cosmos.url, credential=credential, connection_verify=str(cosmos.certs.ca)) as client:
         events = client.get_database_client(DATABASE).get_container_client(CONTAINER)
-        await events.upsert_item({"id": "aio1", "source": "aio", "n": 1})
+        await events.upsert_item({"id": "aio1", "book": "aio", "n": 1})
         read = await events.read_item("aio1", partition_key="aio")
         batch = await events.execute_item_batch(
-            [("create", ({"id": "aio2", "source": "aio", "n": 2},)), ("read", ("aio1",))], partition_key="aio"
+            [("create", ({"id": "aio2", "book": "aio", "n": 2},)), ("read", ("aio1",))], partition_key="aio"
         )
         found = [item["id"] async for item in events.query_items("SELECT * FROM c", partition_key="aio")]
         with pytest.raises(CosmosResourceNotFoundError):
@@ -630,10 +629,10 @@ def test_principal_without_the_data_role_is_403_5301(cosmos: LocalCosmos, contai
 CONTROL_PLANE_OPERATIONS: dict[str, Callable[[CosmosClient], object]] = {
     "create database": lambda client: client.create_database("other"),
     "create container": lambda client: client.get_database_client(DATABASE).create_container(
-        "other", PartitionKey(path="/source")
+        "other", PartitionKey(path="/book")
     ),
     "replace container": lambda client: client.get_database_client(DATABASE).replace_container(
-        CONTAINER, PartitionKey(path="/source"), default_ttl=60
+        CONTAINER, PartitionKey(path="/book"), default_ttl=60
     ),
     "delete container": lambda client: client.get_database_client(DATABASE).delete_container(CONTAINER),
     "delete database": lambda client: client.delete_database(DATABASE),
@@ -649,7 +648,7 @@ def test_token_cannot_manage_databases_or_containers(
 
     assert (caught.value.status_code, caught.value.sub_status) == (403, 5300)
     assert "cannot be authorized by AAD token in data plane" in str(caught.value.http_error_message)
-    assert container.read()["partitionKey"]["paths"] == ["/source"]
+    assert container.read()["partitionKey"]["paths"] == ["/book"]
 
 
 # --- data-plane RBAC: the action each request needs, at its scope -----------------------------------
@@ -681,13 +680,13 @@ def items_as(cosmos: LocalCosmos, identity: Identity, name: str = CONTAINER) -> 
 @pytest.fixture(scope="module")
 def target(container: ContainerProxy) -> None:
     """The item the restricted principals try to change, written by the writer."""
-    container.upsert_item({"id": TARGET, "source": "rbac", "n": 0})
+    container.upsert_item({"id": TARGET, "book": "rbac", "n": 0})
 
 
 @pytest.mark.usefixtures("target")
 def test_custom_role_allows_exactly_its_actions(cosmos: LocalCosmos) -> None:
     with items_as(cosmos, cosmos.limited) as items:
-        created = items.create_item({"id": f"limited-{uuid.uuid4().hex}", "source": "rbac", "n": 1})
+        created = items.create_item({"id": f"limited-{uuid.uuid4().hex}", "book": "rbac", "n": 1})
         read = items.read_item(TARGET, partition_key="rbac")
         found = list(items.query_items("SELECT c.id FROM c WHERE c.n >= 0", partition_key="rbac"))
 
@@ -705,10 +704,10 @@ class Refused:
 
 REFUSED_TO_LIMITED: dict[str, Refused] = {
     "upsert": Refused(
-        lambda c: c.upsert_item({"id": TARGET, "source": "rbac", "n": 9}), item_action("upsert"), CONTAINER_RESOURCE
+        lambda c: c.upsert_item({"id": TARGET, "book": "rbac", "n": 9}), item_action("upsert"), CONTAINER_RESOURCE
     ),
     "replace": Refused(
-        lambda c: c.replace_item(TARGET, {"id": TARGET, "source": "rbac", "n": 9}),
+        lambda c: c.replace_item(TARGET, {"id": TARGET, "book": "rbac", "n": 9}),
         item_action("replace"),
         TARGET_RESOURCE,
     ),
@@ -746,13 +745,13 @@ def test_batch_needs_the_action_of_each_operation(cosmos: LocalCosmos, container
     first, second = f"batch-{uuid.uuid4().hex}", f"batch-{uuid.uuid4().hex}"
     with items_as(cosmos, cosmos.limited) as items:
         allowed = items.execute_item_batch(
-            [("create", ({"id": first, "source": "rbac", "n": 1},)), ("read", (TARGET,))], partition_key="rbac"
+            [("create", ({"id": first, "book": "rbac", "n": 1},)), ("read", (TARGET,))], partition_key="rbac"
         )
         with pytest.raises(CosmosHttpResponseError) as caught:
             items.execute_item_batch(
                 [
-                    ("create", ({"id": second, "source": "rbac", "n": 2},)),
-                    ("upsert", ({"id": TARGET, "source": "rbac"},)),
+                    ("create", ({"id": second, "book": "rbac", "n": 2},)),
+                    ("upsert", ({"id": TARGET, "book": "rbac"},)),
                 ],
                 partition_key="rbac",
             )
@@ -767,10 +766,10 @@ def test_batch_needs_the_action_of_each_operation(cosmos: LocalCosmos, container
 def test_built_in_data_reader_reads_and_queries_but_cannot_create(cosmos: LocalCosmos) -> None:
     with items_as(cosmos, cosmos.reader) as items:
         read = items.read_item(TARGET, partition_key="rbac")
-        queried = list(items.query_items("SELECT * FROM c WHERE c.source = 'rbac'", partition_key="rbac"))
+        queried = list(items.query_items("SELECT * FROM c WHERE c.book = 'rbac'", partition_key="rbac"))
         feed = list(items.read_all_items())
         with pytest.raises(CosmosHttpResponseError) as caught:
-            items.create_item({"id": f"reader-{uuid.uuid4().hex}", "source": "rbac"})
+            items.create_item({"id": f"reader-{uuid.uuid4().hex}", "book": "rbac"})
 
     assert read["id"] == TARGET
     assert TARGET in {item["id"] for item in queried} & {item["id"] for item in feed}
@@ -781,13 +780,13 @@ def test_role_at_container_scope_does_not_reach_another_container(
     cosmos: LocalCosmos, container: ContainerProxy
 ) -> None:
     with items_as(cosmos, cosmos.narrow) as items:
-        items.upsert_item({"id": "narrow", "source": "github"})
+        items.upsert_item({"id": "narrow", "book": "b1"})
     with items_as(cosmos, cosmos.narrow, OTHER_CONTAINER) as others, pytest.raises(CosmosHttpResponseError) as caught:
-        others.read_item("elsewhere", partition_key="github")
+        others.read_item("elsewhere", partition_key="b1")
 
     assert (caught.value.status_code, caught.value.sub_status) == (403, 5301)
     assert f"on resource [dbs/{DATABASE}/colls/{OTHER_CONTAINER}" in str(caught.value.http_error_message)
-    assert container.read_item("narrow", partition_key="github")["id"] == "narrow"
+    assert container.read_item("narrow", partition_key="b1")["id"] == "narrow"
 
 
 def test_container_scope_does_not_cover_reading_its_database(cosmos: LocalCosmos, container: ContainerProxy) -> None:
@@ -800,8 +799,8 @@ def test_container_scope_does_not_cover_reading_its_database(cosmos: LocalCosmos
 
 def test_not_data_actions_subtract_from_the_role(cosmos: LocalCosmos, container: ContainerProxy) -> None:
     with items_as(cosmos, cosmos.no_delete) as items:
-        items.upsert_item({"id": "kept", "source": "rbac", "n": 1})
-        items.replace_item("kept", {"id": "kept", "source": "rbac", "n": 2})
+        items.upsert_item({"id": "kept", "book": "rbac", "n": 1})
+        items.replace_item("kept", {"id": "kept", "book": "rbac", "n": 2})
         with pytest.raises(CosmosHttpResponseError) as caught:
             items.delete_item("kept", partition_key="rbac")
 
@@ -853,9 +852,9 @@ def test_authorizations_name_the_assignment_that_allowed_each_decision(
     cosmos: LocalCosmos, container: ContainerProxy
 ) -> None:
     cleared = devstack(cosmos, "DELETE", "authorizations").body
-    container.read_item("seed", partition_key="github")
+    container.read_item("seed", partition_key="b1")
     with items_as(cosmos, cosmos.reader) as items, pytest.raises(CosmosHttpResponseError):
-        items.delete_item("seed", partition_key="github")
+        items.delete_item("seed", partition_key="b1")
     decisions = devstack(cosmos, "GET", "authorizations").body["decisions"]
 
     assert cleared == {"decisions": []}
@@ -984,7 +983,7 @@ def test_fault_rule_answers_matching_requests_until_its_count_runs_out(
     rule = {"status": 429, "count": 2, "method": "GET", "resourceType": "docs"}
     try:
         assert devstack(cosmos, "POST", "faults", rule).status == 200
-        container.upsert_item({"id": "fault1", "source": "faults"})  # a POST: not matched
+        container.upsert_item({"id": "fault1", "book": "faults"})  # a POST: not matched
         after_write = devstack(cosmos, "GET", "stats").body["faults"]
         item = container.read_item("fault1", partition_key="faults")  # the SDK retries both 429s
         remaining = devstack(cosmos, "GET", "faults").body["fault"]
@@ -1001,7 +1000,7 @@ def test_fault_without_count_lasts_until_cleared(cosmos: LocalCosmos, container:
     try:
         devstack(cosmos, "POST", "faults", {"status": 503, "count": None, "resourceType": "docs"})
         with pytest.raises(CosmosHttpResponseError) as caught:
-            container.read_item("seed", partition_key="github")
+            container.read_item("seed", partition_key="b1")
     finally:
         cleared = devstack(cosmos, "DELETE", "faults")
 
@@ -1009,7 +1008,7 @@ def test_fault_without_count_lasts_until_cleared(cosmos: LocalCosmos, container:
     assert error_code(caught.value) == "ServiceUnavailable"
     assert caught.value.headers["x-ms-retry-after-ms"] == "100"
     assert cleared.body == {"fault": None}
-    assert container.read_item("seed", partition_key="github")["id"] == "seed"
+    assert container.read_item("seed", partition_key="b1")["id"] == "seed"
 
 
 @pytest.mark.parametrize(
@@ -1035,7 +1034,7 @@ def test_stats_count_requests_by_auth_outcome_and_resource_type(cosmos: LocalCos
     devstack(cosmos, "DELETE", "stats")
 
     raw_request(cosmos, "GET", f"/dbs/{DATABASE}/colls/{CONTAINER}")
-    container.read_item("seed", partition_key="github")
+    container.read_item("seed", partition_key="b1")
     stats = devstack(cosmos, "GET", "stats").body
 
     assert stats["auth"] == {"aad": 1, "master": 0, "unauthorized": 1, "forbidden": 0}
@@ -1045,10 +1044,10 @@ def test_stats_count_requests_by_auth_outcome_and_resource_type(cosmos: LocalCos
 
 def test_point_reads_reuse_one_connection(cosmos: LocalCosmos, container: ContainerProxy) -> None:
     for _ in range(20):
-        container.read_item("seed", partition_key="github")
+        container.read_item("seed", partition_key="b1")
     connections_before = devstack(cosmos, "GET", "stats").body["connections"]
     for _ in range(200):
-        container.read_item("seed", partition_key="github")
+        container.read_item("seed", partition_key="b1")
     connections_after = devstack(cosmos, "GET", "stats").body["connections"]
 
     # The SDK's own connection plus the raw stats request above: nothing per read (no Connection: close).
@@ -1086,7 +1085,7 @@ def test_missing_option_exits_with_usage_error(cosmos: LocalCosmos) -> None:
 
 
 BAD_ACCESS: dict[str, tuple[str, bytes, bytes]] = {
-    "account name instead of id": ("inbox-local", b"{}", b"--account-id must be an account's resource id"),
+    "account name instead of id": ("notes-local", b"{}", b"--account-id must be an account's resource id"),
     "access file not JSON": (ACCOUNT_ID, b"{not json", b"--access-file: "),
     "no assignments list": (ACCOUNT_ID, b'{"roles": []}', b'a JSON object with an "assignments" list'),
     "role without dataActions": (

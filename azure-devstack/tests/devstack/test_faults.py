@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-
 from devstack.faults import FAULTS_PATH, FaultMode, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identity_endpoint import APP_SERVICE_PATH, IMDS_PATH, Directory, create_identity_app
@@ -294,7 +293,7 @@ async def test_control_point_refuses_what_it_cannot_do(
 
 @pytest.mark.stack
 async def test_stack_serves_the_control_point_for_each_dependency(devstack: StackInfo) -> None:
-    vault = str(urlsplit(devstack.settings["AZURE_KEY_VAULT_ENDPOINT"]).hostname)
+    vault = str(urlsplit(devstack.vault_url).hostname)
     proxy_port = int(devstack.settings["HTTPS_PROXY"].rsplit(":", 1)[1])
 
     async def connect_status() -> bytes:

@@ -21,13 +21,12 @@ import azure.functions as func
 import pytest
 import requests
 from aiohttp.test_utils import make_mocked_request
-from multidict import CIMultiDict
-
 from devstack.funchost import runtime_worker, worker_index
 from devstack.funchost.http_binding import result_of, to_function_request, to_web_response
 from devstack.funchost.routing import RouteTemplateError, compile_route, full_template
+from multidict import CIMultiDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # azure-devstack/
 SAMPLE_APP = Path(__file__).resolve().parent / "sample_app"
 # On Python 3.13+ the host runs azure-functions-runtime, the worker's own code (test_funchost_runtime.py
 # pins where that differs); a few expectations below say what each invoker answers.
@@ -97,7 +96,6 @@ def host_environment(files: Path, **extra: str) -> dict[str, str]:
         SAMPLE_SETTING="from-the-environment",
         SAMPLE_TIMER_FILE=str(files / "nightly.jsonl"),
         SAMPLE_STARTUP_FILE=str(files / "warmup.jsonl"),
-        PYTHONPATH=str(REPO_ROOT),
     )
     env.update(extra)
     return env
@@ -109,7 +107,7 @@ def launch(app_dir: Path, files: Path, *args: str, env: dict[str, str] | None = 
     with (files / "stderr.log").open("wb") as stderr:
         return subprocess.Popen(
             [*argv, *args],
-            cwd=REPO_ROOT,
+            cwd=PACKAGE_ROOT,
             env=env or host_environment(files),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from devstack.funchost import runtime_worker
-from tests.devstack.test_funchost import (
+from test_funchost import (
     MASTER_KEY,
     START_TIMEOUT_SECONDS,
     RunningHost,

@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestServer
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
 from azure.identity.aio import ManagedIdentityCredential
-
 from devstack.identity_endpoint import APP_SERVICE_PATH, IMDS_PATH, Directory, create_identity_app
 from devstack.testing import IDENTITY_VARIABLES
 from devstack.tokens import Identity, Tenant, TokenVerifier

@@ -37,7 +37,6 @@ from azure.core.exceptions import (
 )
 from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
-
 from devstack.certs import CertPaths, ensure_certificates
 from devstack.identities import LocalIdentities
 from devstack.keyvault import (
@@ -61,7 +60,8 @@ from infra_model.roles import built_in_role
 
 VAULT_RESOURCE = "https://vault.azure.net"
 API_VERSION = "7.6"
-SEEDED = "webhook-demo"
+MINIMAL_INFRA = Path(__file__).resolve().parents[1] / "minimal_app" / "infra"
+SEEDED = "greeting"
 VERSION_ID = re.compile(r"[0-9a-f]{32}")
 DAY = 24 * 3600
 # infra/'s vault: 7 days' retention and purge protection (key-vault.bicep), as the stack serves it.
@@ -71,18 +71,18 @@ MISSING_TOKEN = "AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token."
 # Mixed case, as ARM ids are written: Key Vault's 403 prints it lower-cased.
 VAULT_ID = (
     "/subscriptions/6f1f7a52-0c55-4b1e-9d0e-3c2b1a000001/resourceGroups/rg-Inbox"
-    "/providers/Microsoft.KeyVault/vaults/inbox-local"
+    "/providers/Microsoft.KeyVault/vaults/notes-local"
 )
 SECRETS_USER = built_in_role("4633458b-17de-408a-b874-0445c86b69e6")
 SECRETS_OFFICER = built_in_role("b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
-SCOPED_SECRET = "webhook-github"
+SCOPED_SECRET = "api-key-tolkien"
 
 
 @dataclass(frozen=True)
 class People:
     reader: Identity = field(default_factory=lambda: Identity.new("user"))
     officer: Identity = field(default_factory=lambda: Identity.new("user"))
-    github: Identity = field(default_factory=lambda: Identity.new("user"))  # Secrets User on one secret only
+    scoped: Identity = field(default_factory=lambda: Identity.new("user"))  # Secrets User on one secret only
     outsider: Identity = field(default_factory=lambda: Identity.new("user"))  # a valid token, no role
 
     def authorizer(self) -> Authorizer:
@@ -90,7 +90,7 @@ class People:
             [
                 Assignment(self.reader.object_id, SECRETS_USER, VAULT_ID, "test:reader"),
                 Assignment(self.officer.object_id, SECRETS_OFFICER, VAULT_ID, "test:officer"),
-                Assignment(self.github.object_id, SECRETS_USER, f"{VAULT_ID}/secrets/{SCOPED_SECRET}", "test:github"),
+                Assignment(self.scoped.object_id, SECRETS_USER, f"{VAULT_ID}/secrets/{SCOPED_SECRET}", "test:scoped"),
             ]
         )
 
@@ -328,7 +328,7 @@ async def test_caller_without_an_assignment_is_forbidden_by_rbac_for_the_action_
     assert f"oid={outsider.object_id}" in message
     assert f"Action: 'Microsoft.KeyVault/vaults/secrets/{action}'\r\n" in message
     assert resource_line(scope) in message
-    assert "Vault: inbox-local;" in message
+    assert "Vault: notes-local;" in message
     assert (await vault.stats())["rejected"] == 1
 
 
@@ -352,10 +352,10 @@ async def test_secrets_officer_writes_and_updates(vault: Vault) -> None:
 
 
 async def test_assignment_on_one_secret_allows_that_secret_only(vault: Vault) -> None:
-    await vault.as_officer("PUT", kv(f"/secrets/{SCOPED_SECRET}"), {"value": "github-signing-key"})
-    token = vault.token(vault.people.github)
+    await vault.as_officer("PUT", kv(f"/secrets/{SCOPED_SECRET}"), {"value": "tolkien-api-key"})
+    token = vault.token(vault.people.scoped)
     reply = await vault.send("GET", kv(f"/secrets/{SCOPED_SECRET.upper()}"), token=token)  # names ignore case
-    assert (reply.status, reply.body["value"]) == (200, "github-signing-key")
+    assert (reply.status, reply.body["value"]) == (200, "tolkien-api-key")
     assert (await vault.send("GET", kv(f"/secrets/{SCOPED_SECRET}/versions"), token=token)).status == 200
 
     other = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token)
@@ -421,9 +421,9 @@ async def test_decisions_answer_loopback_callers_only(
 @pytest.mark.parametrize(
     "vault_id",
     [
-        "https://inbox-local.vault.azure.net",
+        "https://notes-local.vault.azure.net",
         "/subscriptions/s/resourceGroups/rg",
-        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/inbox",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/notes",
         f"{VAULT_ID}/secrets/x",
     ],
 )
@@ -541,9 +541,9 @@ async def test_versions_of_a_secret_that_does_not_exist_are_an_empty_list(vault:
 
 async def test_ids_and_links_follow_the_host_the_client_used(vault: Vault) -> None:
     token = vault.token(vault.people.officer)
-    for host in ("inbox-local.vault.azure.net", "inbox-local.vault.azure.net:443"):
+    for host in ("notes-local.vault.azure.net", "notes-local.vault.azure.net:443"):
         reply = await vault.send("GET", kv(f"/secrets/{SEEDED}"), token=token, headers={"Host": host})
-        assert reply.body["id"].startswith(f"https://inbox-local.vault.azure.net/secrets/{SEEDED}/")
+        assert reply.body["id"].startswith(f"https://notes-local.vault.azure.net/secrets/{SEEDED}/")
     await vault.as_officer("PUT", kv("/secrets/zeta"), {"value": "x"})  # listed after the seeded one
     listing = await vault.send("GET", kv("/secrets", maxresults=1), token=token, headers={"Host": "a.vault.azure.net"})
     assert listing.body["nextLink"].startswith("https://a.vault.azure.net/secrets?api-version=7.6&$skiptoken=")
@@ -623,8 +623,10 @@ async def test_every_secret_reports_the_vaults_recovery_level_and_days(
 
 
 def test_the_stack_serves_the_retention_and_purge_protection_infra_declares() -> None:
-    local = deploy(LocalIdentities(), str(uuid.uuid4()), sources="github")
-    assert DeletionPolicy.for_vault(local.resources.vault) == PROTECTED  # key-vault.bicep: 7 days, protected
+    local = deploy(LocalIdentities(), str(uuid.uuid4()), infra_dir=MINIMAL_INFRA)
+    assert (
+        DeletionPolicy.for_vault(local.resources.vault) == PROTECTED
+    )  # minimal_app/infra/app.bicep: 7 days, protected
     unprotected = DeletionPolicy.for_vault(local.resources.vault, purge_protection=False)
     assert (unprotected.retention_days, unprotected.recovery_level) == (7, "CustomizedRecoverable+Purgeable")
 
@@ -744,7 +746,7 @@ async def test_purge_with_purge_protection_is_forbidden_and_the_secret_stays_rec
         "code": "Forbidden",
         "message": 'Operation "purge" is not allowed because purge protection is enabled for this vault. '
         "Key Vault service will automatically purge it after the retention period has passed. "
-        "Vault: inbox-local;location=local",
+        "Vault: notes-local;location=local",
     }
     assert (await vault.as_officer("GET", kv("/deletedsecrets/protected"))).status == 200
     assert (await vault.as_officer("POST", kv("/deletedsecrets/protected/recover"))).status == 200

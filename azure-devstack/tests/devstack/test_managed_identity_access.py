@@ -24,18 +24,18 @@ from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets.aio import SecretClient as AsyncSecretClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
-
 from devstack.pytest_plugin import StartStack
 from devstack.testing import FLAVOURS, AsyncStaticTokenCredential, Flavour, StackInfo, StaticTokenCredential
 from devstack.tokens import Identity, Tenant
 
 SERVICES = ("keyvault", "blob", "cosmos")
 KINDS = ("system", "user")
-SECRET = "webhook-github"
+SECRET = "greeting"  # the minimal app's declared secret (tests/minimal_app)
+DATABASE, CONTAINER = "notebook", "pages"
 
 
 def audiences(stack: StackInfo) -> dict[str, str]:
-    cosmos_host = urlsplit(stack.settings["AZURE_COSMOS_ENDPOINT"]).hostname
+    cosmos_host = urlsplit(stack.cosmos_url).hostname
     return {
         "keyvault": "https://vault.azure.net",
         "blob": "https://storage.azure.com",
@@ -45,8 +45,8 @@ def audiences(stack: StackInfo) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def system_stack(start_stack: StartStack) -> StackInfo:
-    """A stack deployed with appIdentityType SystemAssigned: there the system identity holds the app's roles."""
-    return start_stack("--identity", "system")
+    """A stack deployed with the minimal app's systemIdentity on: there the system identity holds the app's roles."""
+    return start_stack("--env", "NOTES_SYSTEM_IDENTITY=true")
 
 
 @pytest.fixture
@@ -83,18 +83,18 @@ def managed_identity(stack: StackInfo, monkeypatch: pytest.MonkeyPatch, flavour:
 def sync_round_trip(service: str, stack: StackInfo, credential: Any) -> None:
     s = stack.settings
     if service == "keyvault":
-        with SecretClient(s["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=stack.ca) as vault:
+        with SecretClient(stack.vault_url, credential, connection_verify=stack.ca) as vault:
             assert vault.get_secret(SECRET).value
     elif service == "blob":
         name, data = f"probe/{uuid.uuid4()}", uuid.uuid4().bytes
-        with BlobServiceClient(s["AZURE_STORAGE_BLOB_ENDPOINT"], credential, connection_verify=stack.ca) as blobs:
-            blob = blobs.get_blob_client("events", name)
+        with BlobServiceClient(stack.blob_url, credential, connection_verify=stack.ca) as blobs:
+            blob = blobs.get_blob_client(s["NOTES_CONTAINER"], name)
             blob.upload_blob(data)
             assert blob.download_blob().readall() == data
     else:
-        item = {"id": str(uuid.uuid4()), "source": "probe"}
-        client = CosmosClient(s["AZURE_COSMOS_ENDPOINT"], credential, connection_verify=stack.ca)
-        container = client.get_database_client(s["COSMOS_DATABASE"]).get_container_client(s["COSMOS_CONTAINER"])
+        item = {"id": str(uuid.uuid4()), "book": "probe"}
+        client = CosmosClient(stack.cosmos_url, credential, connection_verify=stack.ca)
+        container = client.get_database_client(DATABASE).get_container_client(CONTAINER)
         container.create_item(item)
         assert container.read_item(item["id"], partition_key="probe")["id"] == item["id"]
 
@@ -102,20 +102,20 @@ def sync_round_trip(service: str, stack: StackInfo, credential: Any) -> None:
 async def async_round_trip(service: str, stack: StackInfo, credential: Any) -> None:
     s = stack.settings
     if service == "keyvault":
-        async with AsyncSecretClient(s["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=stack.ca) as vault:
+        async with AsyncSecretClient(stack.vault_url, credential, connection_verify=stack.ca) as vault:
             assert (await vault.get_secret(SECRET)).value
     elif service == "blob":
         name, data = f"probe/{uuid.uuid4()}", uuid.uuid4().bytes
-        url = s["AZURE_STORAGE_BLOB_ENDPOINT"]
+        url = stack.blob_url
         async with AsyncBlobServiceClient(url, credential, connection_verify=stack.ca) as blobs:
-            blob = blobs.get_blob_client("events", name)
+            blob = blobs.get_blob_client(s["NOTES_CONTAINER"], name)
             await blob.upload_blob(data)
             assert await (await blob.download_blob()).readall() == data
     else:
-        item = {"id": str(uuid.uuid4()), "source": "probe"}
-        async with AsyncCosmosClient(s["AZURE_COSMOS_ENDPOINT"], credential, connection_verify=stack.ca) as client:
-            db = client.get_database_client(s["COSMOS_DATABASE"])
-            container = db.get_container_client(s["COSMOS_CONTAINER"])
+        item = {"id": str(uuid.uuid4()), "book": "probe"}
+        async with AsyncCosmosClient(stack.cosmos_url, credential, connection_verify=stack.ca) as client:
+            db = client.get_database_client(DATABASE)
+            container = db.get_container_client(CONTAINER)
             await container.create_item(item)
             assert (await container.read_item(item["id"], partition_key="probe"))["id"] == item["id"]
 
@@ -192,17 +192,17 @@ def bad_tokens(stack: StackInfo, service: str) -> dict[str, str]:
 def sync_probe(service: str, stack: StackInfo, credential: Any) -> int:
     s = stack.settings
     if service == "keyvault":
-        vault = SecretClient(s["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=stack.ca)
+        vault = SecretClient(stack.vault_url, credential, connection_verify=stack.ca)
         return status_of(lambda: vault.get_secret(SECRET))
     if service == "blob":
-        blobs = BlobServiceClient(s["AZURE_STORAGE_BLOB_ENDPOINT"], credential, connection_verify=stack.ca)
-        return status_of(lambda: blobs.get_container_client("events").get_container_properties())
+        blobs = BlobServiceClient(stack.blob_url, credential, connection_verify=stack.ca)
+        return status_of(lambda: blobs.get_container_client(s["NOTES_CONTAINER"]).get_container_properties())
     # The sync Cosmos client reads account metadata as it is built, so a refused token fails there.
     return status_of(
         lambda: (
-            CosmosClient(s["AZURE_COSMOS_ENDPOINT"], credential, connection_verify=stack.ca)
-            .get_database_client(s["COSMOS_DATABASE"])
-            .get_container_client(s["COSMOS_CONTAINER"])
+            CosmosClient(stack.cosmos_url, credential, connection_verify=stack.ca)
+            .get_database_client(DATABASE)
+            .get_container_client(CONTAINER)
             .read_item("x", partition_key="probe")
         )
     )
@@ -211,18 +211,20 @@ def sync_probe(service: str, stack: StackInfo, credential: Any) -> int:
 async def async_probe(service: str, stack: StackInfo, credential: Any) -> int:
     s = stack.settings
     if service == "keyvault":
-        async with AsyncSecretClient(s["AZURE_KEY_VAULT_ENDPOINT"], credential, connection_verify=stack.ca) as vault:
+        async with AsyncSecretClient(stack.vault_url, credential, connection_verify=stack.ca) as vault:
             return await async_status_of(lambda: vault.get_secret(SECRET))
     if service == "blob":
-        url = s["AZURE_STORAGE_BLOB_ENDPOINT"]
+        url = stack.blob_url
         async with AsyncBlobServiceClient(url, credential, connection_verify=stack.ca) as blobs:
-            return await async_status_of(lambda: blobs.get_container_client("events").get_container_properties())
+            return await async_status_of(
+                lambda: blobs.get_container_client(s["NOTES_CONTAINER"]).get_container_properties()
+            )
 
     # The Cosmos client reads account metadata on open, so a refused token fails there already.
     async def open_and_read() -> object:
-        async with AsyncCosmosClient(s["AZURE_COSMOS_ENDPOINT"], credential, connection_verify=stack.ca) as client:
-            db = client.get_database_client(s["COSMOS_DATABASE"])
-            return await db.get_container_client(s["COSMOS_CONTAINER"]).read_item("x", partition_key="probe")
+        async with AsyncCosmosClient(stack.cosmos_url, credential, connection_verify=stack.ca) as client:
+            db = client.get_database_client(DATABASE)
+            return await db.get_container_client(CONTAINER).read_item("x", partition_key="probe")
 
     return await async_status_of(open_and_read)
 
@@ -262,9 +264,9 @@ def no_token_request(stack: StackInfo, service: str) -> requests.Response:
     if service == "keyvault":
         url = f"{stack.env.devstack['keyvaultDirectUrl']}/secrets/{SECRET}?api-version=2025-07-01"
     elif service == "blob":
-        url = f"{stack.env.devstack['blobDirectUrl']}/events?restype=container"
+        url = f"{stack.env.devstack['blobDirectUrl']}/{s['NOTES_CONTAINER']}?restype=container"
     else:
-        url = f"{stack.env.devstack['cosmosDirectUrl']}dbs/{s['COSMOS_DATABASE']}/colls/{s['COSMOS_CONTAINER']}/docs/x"
+        url = f"{stack.env.devstack['cosmosDirectUrl']}dbs/{DATABASE}/colls/{CONTAINER}/docs/x"
     return requests.get(url, verify=stack.ca, timeout=10, proxies={"https": "", "http": ""})
 
 

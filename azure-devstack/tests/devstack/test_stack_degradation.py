@@ -21,13 +21,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from devstack import children, stack
 from devstack.children import ReadyLine, base_environment, start_child
 from devstack.launchers import AZURITE_LOOKUPS, LOOPBACK
+from devstack.project import Project
 from devstack.pytest_plugin import CERTS
 from devstack.stack import Ports, StackOptions, start_stack
-from devstack.testing import ROOT
 
 STORE_COSTS = Path(__file__).resolve().parent / "store_costs.js"
 # Per-operation cost at 10N over the cost at N that still counts as flat: generous, for a shared
@@ -37,6 +36,8 @@ FLAT = 3.0
 # from 1,000 to 10,000 blobs, unnoticeable behind an HTTP request); the replaced code measured 10.
 AZURITE_FLAT = 4.0
 NODE_TIMEOUT_SECONDS = 120
+
+MINIMAL_APP = Path(__file__).resolve().parents[1] / "minimal_app"
 
 
 # --- memory: what the stack keeps of its children's output ---------------------------------------
@@ -130,7 +131,7 @@ async def test_stack_starts_when_a_port_picked_in_advance_is_taken_before_it_is_
     monkeypatch.setattr(children, "free_port", lambda host=LOOPBACK: taken_port)
     monkeypatch.setattr(stack, "free_port", lambda host=LOOPBACK: taken_port, raising=False)
     options = StackOptions(
-        app_dir=ROOT,
+        project=Project.find(MINIMAL_APP),
         state_dir=tmp_path,
         ports=Ports(functions=0),
         certs_dir=CERTS.folder,
@@ -140,7 +141,9 @@ async def test_stack_starts_when_a_port_picked_in_advance_is_taken_before_it_is_
     try:
         ports = listening_ports(running)
         reachable = {name: await accepts(port) for name, port in ports.items()}
-        async with aiohttp.ClientSession() as http, http.get(f"{running.env_file.host_url}/api/health") as health:
+        status_url = f"{running.env_file.host_url}/admin/host/status"
+        headers = {"x-functions-key": running.env_file.master_key}
+        async with aiohttp.ClientSession() as http, http.get(status_url, headers=headers) as health:
             health_status = health.status
     finally:
         await running.stop()

@@ -2,7 +2,8 @@
 
 The local stack serves what this model yields, so these tests pin that it yields what Azure would:
 the app settings the site gets, resource ids, each identity kind's principal in the role
-assignments, and a stale or incomplete `inbox/grants.json` failing here rather than after deploy.
+assignments, and a stale grants file, or a declared action infra/ does not grant, failing here rather
+than after deploy.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from inbox import permissions
-from infra_model import access, app_grants
+from devstack import grants
+from devstack.project import Project
+from infra_model import access
 from infra_model.deployment import Context, Deferred, Deployment, EvaluationError, Principal, load
 from infra_model.resources import app_resources
 
@@ -128,23 +129,29 @@ def test_a_function_the_model_does_not_know_fails_loudly(tmp_path: Path) -> None
         app_resources(deploy(root))
 
 
-# ---- the grants manifest ----------------------------------------------------------------------
+# ---- the grants file ---------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_committed_grants_manifest_is_what_infra_grants() -> None:
-    assert app_grants.MANIFEST.read_text() == app_grants.render(), (
-        "inbox/grants.json is stale: run `python -m infra_model.app_grants --write`"
+def test_the_committed_grants_file_is_what_infra_grants() -> None:
+    project = Project.find(ROOT)
+    assert grants.is_current(project), (
+        f"{project.grants_file.relative_to(ROOT)} is stale: run `python3 dev.py python -m devstack grants --write`"
     )
 
 
-def test_every_need_of_the_code_has_a_grant_in_either_identity_mode() -> None:
-    for identity_type in ("UserAssigned", "SystemAssigned"):
-        found = app_grants.grants(parameters={"appIdentityType": identity_type})
-        assert {(g.need.target, g.need.action) for g in found} == {(n.target, n.action) for n in permissions.NEEDS}
+@pytest.mark.parametrize("identity_type", ["UserAssigned", "SystemAssigned"])
+def test_every_declared_action_is_granted_in_either_identity_mode(identity_type: str) -> None:
+    # As after `azd env set APP_IDENTITY_TYPE ...`.
+    problems = grants.ungranted(Project.find(ROOT), {"APP_IDENTITY_TYPE": identity_type})
+    assert problems == [], "\n".join(problems)
 
 
-def test_a_need_without_a_grant_is_named(tmp_path: Path) -> None:
+def test_an_action_infra_does_not_grant_is_named_with_its_fix(tmp_path: Path) -> None:
+    project = Project.find(ROOT)
     root = copy_infra(tmp_path / "infra")
     drop_resource(root / "modules" / "access.bicep", "appSecretsUser")
-    with pytest.raises(app_grants.MissingGrant, match=r"getSecret/action on .*/secrets/webhook-github"):
-        app_grants.grants(root)
+    missing = [g for g in grants.resolve(project, root) if g.assignment is None]
+    assert {g.declared.action.rsplit("/", 2)[-2] for g in missing} == {"readMetadata", "getSecret"}
+    assert all("assign 'Key Vault Secrets User' to the app's identity" in g.fix for g in missing)
