@@ -7,11 +7,31 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
+from devstack.declaration import Declaration
+from devstack.project import Project
 from infra_model.syntax import BicepFile, Infra
+
+from frame.settings import AppSettings
+from function_app import SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
+
+# The app as it describes itself, which the checks compare infra/ against (never a copied name): its
+# settings classes, as function_app.py lists them, and its declaration of the resources it uses and
+# the app settings that locate them ([tool.devstack] access in pyproject.toml).
+APP_SETTINGS: tuple[type[AppSettings], ...] = SETTINGS
+DECLARATION = Declaration.load(Project.load(REPO / "pyproject.toml").access_file)
+
+
+def required_setting_names() -> frozenset[str]:
+    """App settings without a default: every deployment must set them."""
+    return frozenset(name for settings in APP_SETTINGS for name in settings.required_names())
+
+
+def all_setting_names() -> frozenset[str]:
+    return frozenset(name for settings in APP_SETTINGS for name in settings.names())
+
 
 Mutate = Callable[..., Infra]
 

@@ -12,19 +12,29 @@ The app runs as a user-assigned identity or as the site's system identity (main.
 appIdentityType). Each file that depends on the choice derives `useSystemIdentity` from its
 identity-type param; rules that care read the Bicep once per identity kind, resolving ternaries on
 that variable as ARM's if() would (`in_kind`), so both kinds are checked from the same source.
+
+Rules state requirements, never this template's values: a name is checked against Azure's naming
+rule (infra_model.naming), a container against the app setting that names it, a default against the
+other default it must agree with. Renaming a resource in infra/ therefore passes every rule
+(test_renames.py proves it), and each problem is one line that says what is wrong and what to do.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from devstack.declaration import Declaration
+from devstack.declaration import Resource as DeclaredResource
 from infra_model.deployment import Context, DeployedResource, Deployment, Principal, load
-from infra_model.resources import AppResources, app_resources
+from infra_model.naming import assigned_by_azure, check_names, secret_name_problem
+from infra_model.resources import BLOB_CONTAINER, COSMOS_CONTAINER, AppResources, app_resources
 from infra_model.syntax import (
     COSMOS_SCOPE_TYPES,
     ROLE_ASSIGNMENT,
@@ -195,10 +205,16 @@ def parameters_file(infra: Infra, path: Path) -> list[str]:
         default = match.group(2)
         bicep_default = main.literal(param.default)
         if bicep_default is not None and _as_text(bicep_default) != default:
-            problems.append(f"{path.name}: {name} defaults to {default!r}, main.bicep to {_as_text(bicep_default)!r}")
+            problems.append(
+                f"{path.name}: {name} defaults to {default!r}, main.bicep to {_as_text(bicep_default)!r}; "
+                f"make them the same (azd deploys the file's default, a deployment without azd main.bicep's)"
+            )
         allowed = param.allowed_values(main)
         if allowed is not None and default not in [_as_text(a) for a in allowed]:
-            problems.append(f"{path.name}: {name} default {default!r} is not one of {allowed}")
+            problems.append(
+                f"{path.name}: {name} default {default!r} is not one of {allowed}; use one of those, "
+                "or allow it in main.bicep"
+            )
     return problems
 
 
@@ -1061,3 +1077,167 @@ def _public_access_off(deployment: Deployment, resources: AppResources) -> list[
             if actual != value:
                 problems.append(f"{resource.name} ({resource.source}): {path} is {actual!r}, must be {value!r}")
     return problems
+
+
+# ---- names and the resources the app locates through its settings, evaluated ----------------------
+
+MODES = {
+    f"{kind}, {VNET_SWITCH}={str(enabled).lower()}": (kind, enabled)
+    for kind, enabled in product(IDENTITY_KINDS, (False, True))
+}
+
+
+def deployments(infra: Infra, *, networks: bool = True) -> Iterator[tuple[str, Deployment | str]]:
+    """main.bicep evaluated with each identity kind (and, with `networks`, each networking mode): the
+    deployment, or the one-line reason it does not evaluate."""
+    for mode, (kind, enabled) in MODES.items():
+        if not networks and enabled:
+            continue
+        label = mode if networks else kind
+        try:
+            deployment = evaluate(infra, appIdentityType=kind, **{VNET_SWITCH: enabled})
+            _ = deployment.resources  # evaluates every resource now, so a failure is reported here
+        except (ValueError, KeyError) as error:
+            yield label, f"{label}: main.bicep does not evaluate: {error}"
+            continue
+        yield label, deployment
+
+
+def names(infra: Infra, declaration: Declaration | None = None) -> list[str]:
+    """Every name the deployment gives a resource is one Azure accepts, with either identity kind and
+    either networking mode (infra_model.naming states the rules, from Microsoft's resource-name-rules
+    page, so a name that `azd up` would refuse fails here instead), and so is every Key Vault secret name
+    the app declares, filled in from the app settings the deployment gives it. One line per name: the
+    resource type in words, its Bicep location, its evaluated value and the rule."""
+    lines: dict[str, None] = {}
+    for mode, deployment in deployments(infra):
+        if isinstance(deployment, str):
+            lines[deployment] = None
+            continue
+        lines.update(dict.fromkeys(str(problem) for problem in check_names(deployment)))
+        if declaration is not None:
+            try:
+                lines.update(dict.fromkeys(_declared_secret_names(deployment, declaration)))
+            except (ValueError, KeyError) as error:
+                lines[f"{mode}: cannot read the function app's settings: {error}"] = None
+    return list(lines)
+
+
+def _declared_secret_names(deployment: Deployment, declaration: Declaration) -> list[str]:
+    settings = app_resources(deployment).settings
+    problems = []
+    for resource in declaration.of_service("keyvault"):
+        where = f"secret-names {resource.secret_names!r} of {resource.name!r} in {declaration.path.name}"
+        for name in resource.secrets(settings):
+            problem = secret_name_problem(name, where=where)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def declared_resources(infra: Infra, declaration: Declaration) -> list[str]:
+    """Every resource the app declares (its access file) is deployed where the app's settings point,
+    with either identity kind: the vault its endpoint setting names; each blob container its container
+    setting names, in the storage account whose blob endpoint its endpoint setting names; the Cosmos DB
+    database and container its settings name, in the account its endpoint names. Renaming a container
+    or a database in infra/ needs nothing else; a setting left naming something infra/ does not deploy
+    fails here, not on the app's first request."""
+    lines: dict[str, None] = {}
+    for kind, deployment in deployments(infra, networks=False):
+        if isinstance(deployment, str):
+            lines[deployment] = None
+            continue
+        try:
+            settings = app_resources(deployment).settings
+        except (ValueError, KeyError) as error:
+            lines[f"{kind}: cannot read the function app's settings: {error}"] = None
+            continue
+        for resource in declaration.resources:
+            where = f"{declaration.path.name}, resource {resource.name!r}"
+            lines.update(dict.fromkeys(_locate(deployment, settings, resource, where)))
+    return list(lines)
+
+
+def _locate(deployment: Deployment, settings: Mapping[str, Any], resource: DeclaredResource, where: str) -> list[str]:
+    wanted = [resource.endpoint_setting, resource.database_setting, resource.container_setting]
+    unset = [name for name in wanted if name and (not settings.get(name) or assigned_by_azure(settings[name]))]
+    if unset:
+        return [
+            f"{where}: the function app has no usable app setting {name}; set it in the site's appSettings in infra/"
+            for name in unset
+        ]
+    endpoint = str(settings[resource.endpoint_setting])
+    if resource.service == "keyvault":
+        return _locate_vault(deployment, endpoint, resource, where)
+    if resource.service == "blob":
+        return _locate_blob_container(deployment, settings, endpoint, resource, where)
+    return _locate_cosmos_container(deployment, settings, endpoint, resource, where)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _serving(deployment: Deployment, resource_type: str, endpoint: str, endpoint_of: str) -> DeployedResource | None:
+    """The resource of the type whose endpoint property (a dotted path) has the host of `endpoint`."""
+    for candidate in deployment.of_type(resource_type):
+        value: Any = candidate.properties
+        for key in endpoint_of.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and _host(value) == _host(endpoint):
+            return candidate
+    return None
+
+
+def _locate_vault(deployment: Deployment, endpoint: str, resource: DeclaredResource, where: str) -> list[str]:
+    if _serving(deployment, KEY_VAULT, endpoint, "vaultUri") is None:
+        return [
+            f"{where}: {resource.endpoint_setting} is {endpoint}, which is no Key Vault infra/ deploys; "
+            "set it from the vault's properties.vaultUri"
+        ]
+    return []
+
+
+def _locate_blob_container(
+    deployment: Deployment, settings: Mapping[str, Any], endpoint: str, resource: DeclaredResource, where: str
+) -> list[str]:
+    account = _serving(deployment, STORAGE_ACCOUNT, endpoint, "primaryEndpoints.blob")
+    if account is None:
+        return [
+            f"{where}: {resource.endpoint_setting} is {endpoint}, which is no storage account's blob endpoint in "
+            "infra/; set it from the account's properties.primaryEndpoints.blob"
+        ]
+    setting = resource.container_setting or ""
+    container = str(settings[setting])
+    deployed = [c.short_name for c in deployment.of_type(BLOB_CONTAINER) if c.id.startswith(account.id + "/")]
+    if container not in deployed:
+        return [
+            f"{where}: {setting} names blob container {container!r}, which infra/ does not deploy in storage "
+            f"account {account.short_name} (it deploys {', '.join(map(repr, deployed)) or 'none'}); declare that "
+            f"container in infra/, or set {setting} from the container resource's name"
+        ]
+    return []
+
+
+def _locate_cosmos_container(
+    deployment: Deployment, settings: Mapping[str, Any], endpoint: str, resource: DeclaredResource, where: str
+) -> list[str]:
+    account = _serving(deployment, COSMOS_ACCOUNT, endpoint, "documentEndpoint")
+    if account is None:
+        return [
+            f"{where}: {resource.endpoint_setting} is {endpoint}, which is no Cosmos DB account infra/ deploys; "
+            "set it from the account's properties.documentEndpoint"
+        ]
+    database_setting, container_setting = resource.database_setting or "", resource.container_setting or ""
+    wanted = (str(settings[database_setting]), str(settings[container_setting]))
+    deployed = [
+        tuple(c.name.split("/")[1:]) for c in deployment.of_type(COSMOS_CONTAINER) if c.id.startswith(account.id + "/")
+    ]
+    if wanted not in deployed:
+        found = ", ".join("/".join(pair) for pair in deployed) or "none"
+        return [
+            f"{where}: {database_setting}/{container_setting} name Cosmos DB container {'/'.join(wanted)!r}, which "
+            f"infra/ does not deploy in account {account.short_name} (it deploys {found}); declare that database "
+            f"and container in infra/, or set both settings from their resources' names"
+        ]
+    return []

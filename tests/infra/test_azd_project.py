@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 from typing import Any
 
 import pytest
+from infra_model.syntax import Infra, Node, text
 
+from . import rules
 from .conftest import INFRA, REPO
 
 AZURE_YAML = REPO / "azure.yaml"
@@ -44,9 +47,38 @@ def azure_yaml() -> dict[str, Any]:
     return load_block_yaml(AZURE_YAML.read_text())
 
 
-def test_service_api_is_a_python_function_app_at_the_root(azure_yaml: dict[str, Any]) -> None:
-    assert azure_yaml["services"] == {"api": {"project": ".", "language": "python", "host": "function"}}
-    assert (REPO / "function_app.py").is_file()
+SERVICE_TAG = "azd-service-name"
+
+
+def service_tags() -> list[str]:
+    """The azd service names infra/'s function apps are tagged with (azd deploys a service to the
+    resource whose `azd-service-name` tag is that service's name)."""
+    found = []
+    for file, site in rules.function_apps(Infra(INFRA)):
+        tags = site.get("tags")
+        for node in [] if tags is None else _walk(tags):
+            if node.type == "object_property" and file.literal(node.named_children[0]) == SERVICE_TAG:
+                found.append(str(file.literal(node.named_children[-1]) or text(node.named_children[-1])))
+    return found
+
+
+def _walk(node: Node) -> list[Node]:
+    return [node, *(n for child in node.named_children for n in _walk(child))]
+
+
+def test_the_one_service_is_a_python_function_app_at_the_root(azure_yaml: dict[str, Any]) -> None:
+    services = azure_yaml["services"]
+    assert len(services) == 1, f"azure.yaml declares services {sorted(services)}; this project deploys one function app"
+    ((name, service),) = services.items()
+    assert service == {"project": ".", "language": "python", "host": "function"}, (
+        f"azure.yaml service {name!r} is {service}; deploy the repository root as a Python function app "
+        "(project: ., language: python, host: function)"
+    )
+    assert (REPO / "function_app.py").is_file(), "function_app.py, which the Functions host indexes, is missing"
+    assert service_tags() == [name], (
+        f"infra/'s function app is tagged {SERVICE_TAG} {service_tags()}, azure.yaml's service is {name!r}; "
+        f"azd deploys only to a resource tagged with the service's name, so make them the same"
+    )
 
 
 def test_infra_points_at_main_bicep(azure_yaml: dict[str, Any]) -> None:
@@ -104,12 +136,29 @@ def test_funcignore_is_simple() -> None:
     assert all(not p.startswith("!") and "/" not in p.rstrip("/") for p in patterns())
 
 
-SHIPPED = {"function_app.py", "host.json", "requirements.txt", "inbox"}
+def imported_packages() -> set[str]:
+    """The top-level folders and modules of this repository that function_app.py imports: the app's code."""
+    tree = ast.parse((REPO / "function_app.py").read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    tops = {name.split(".")[0] for name in names}
+    return {t for t in tops if (REPO / t).is_dir()} | {f"{t}.py" for t in tops if (REPO / f"{t}.py").is_file()}
+
+
+# What the Functions host needs: the entry point, the host's configuration, the runtime dependencies
+# (Flex builds them remotely) and the app's own code.
+SHIPPED = {"function_app.py", "host.json", "requirements.txt", *imported_packages()}
+
+
+def test_the_app_code_is_found() -> None:
+    assert imported_packages(), "function_app.py imports no package of this repository; the app's code is not shipped"
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_funcignore_ships_the_app(name: str) -> None:
-    assert not funcignored(name, is_dir=(REPO / name).is_dir())
+    assert not funcignored(name, is_dir=(REPO / name).is_dir()), (
+        f".funcignore leaves {name} out of the deployment package, and the app needs it; remove its pattern"
+    )
 
 
 def test_funcignore_keeps_every_other_top_level_entry_out() -> None:
@@ -119,7 +168,10 @@ def test_funcignore_keeps_every_other_top_level_entry_out() -> None:
         for entry in REPO.iterdir()
         if entry.name not in SHIPPED and not funcignored(entry.name, is_dir=entry.is_dir())
     ]
-    assert shipped_by_accident == []
+    assert not shipped_by_accident, (
+        f"{', '.join(sorted(shipped_by_accident))} would be deployed with the app; add them to .funcignore "
+        "(or import them from function_app.py if the app needs them)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -140,4 +192,4 @@ def test_funcignore_keeps_every_other_top_level_entry_out() -> None:
     ],
 )
 def test_funcignore_leaves_tooling_and_secrets_out(name: str, is_dir: bool) -> None:
-    assert funcignored(name, is_dir=is_dir)
+    assert funcignored(name, is_dir=is_dir), f"{name} would be deployed with the app; add it to .funcignore"

@@ -13,7 +13,7 @@ import pytest
 
 from . import rules
 from .conftest import Mutate
-from .test_bicep import RULES
+from .test_bicep import RETENTION_DAYS, RULES
 
 
 @dataclass(frozen=True)
@@ -419,7 +419,7 @@ CASES = {
         "groupId: 'queue'",
         "groupId: 'file'",
         rule="private_networking",
-        message="no private endpoint for queue of sthost",
+        message="no private endpoint for queue of ",
     ),
     "endpoint's DNS zone for another API": Case(
         "modules/network.bicep",
@@ -455,6 +455,77 @@ CASES = {
         "module network 'modules/network.bicep' = {",
         rule="private_networking",
         message="vnetEnabled=false: deploys Microsoft.Network/virtualNetworks",
+    ),
+    # Names Azure refuses, and names the app's settings point at that infra/ does not deploy.
+    "vault name longer than Azure allows": Case(
+        "main.bicep",
+        "name: 'kv-${resourceToken}'",
+        "name: 'kv-${resourceToken}-too-long'",
+        rule="names",
+        message="is 25 characters; Azure allows 3-24 alphanumerics and hyphens",
+    ),
+    "subnet name ending with a hyphen": Case(
+        "modules/network.bicep",
+        "var appSubnetName = 'app'",
+        "var appSubnetName = 'app-'",
+        rule="names",
+        message="(modules/network.bicep:vnet) ends with '-'",
+    ),
+    "the app told to archive into a container infra/ does not deploy": Case(
+        "main.bicep",
+        "    eventsContainerName: dataStorage.outputs.eventsContainerName\n"
+        "    digestsContainerName: dataStorage.outputs.digestsContainerName\n    webhookSources: webhookSources",
+        "    eventsContainerName: 'payloads'\n"
+        "    digestsContainerName: dataStorage.outputs.digestsContainerName\n    webhookSources: webhookSources",
+        rule="declared_resources",
+        message="EVENTS_CONTAINER names blob container 'payloads', which infra/ does not deploy in storage account",
+    ),
+    "the app told to index into a database infra/ does not deploy": Case(
+        "main.bicep",
+        "    cosmosDatabaseName: cosmos.outputs.databaseName\n    cosmosContainerName: cosmos.outputs.containerName\n"
+        "    eventsContainerName: dataStorage.outputs.eventsContainerName\n"
+        "    digestsContainerName: dataStorage.outputs.digestsContainerName\n    webhookSources",
+        "    cosmosDatabaseName: 'elsewhere'\n    cosmosContainerName: cosmos.outputs.containerName\n"
+        "    eventsContainerName: dataStorage.outputs.eventsContainerName\n"
+        "    digestsContainerName: dataStorage.outputs.digestsContainerName\n    webhookSources",
+        rule="declared_resources",
+        message="COSMOS_DATABASE/COSMOS_CONTAINER name Cosmos DB container 'elsewhere/",
+    ),
+    "a source name the app refuses": Case(
+        "main.bicep",
+        "param webhookSources string = 'github'",
+        "param webhookSources string = 'GitHub'",
+        rule="app_accepts_its_settings",
+        message="are refused by the app: WEBHOOK_SOURCES: 'GitHub'",
+        also=("parameters_file",),
+    ),
+    "payloads kept forever": Case(
+        "modules/data-storage.bicep",
+        "daysAfterModificationGreaterThan: retentionDays",
+        "daysAfterModificationGreaterThan: 36500",
+        rule="retention",
+        message="deletes the block blobs under '",
+    ),
+    "lifecycle rule on the wrong container": Case(
+        "modules/data-storage.bicep",
+        "'${eventsContainer.name}/'",
+        "'${digestsContainer.name}/'",
+        rule="retention",
+        message=f"after retentionDays (given {RETENTION_DAYS}",
+    ),
+    "index records kept longer than payloads": Case(
+        "modules/cosmos.bicep",
+        "defaultTtl: retentionDays * 86400",
+        "defaultTtl: -1",
+        rule="retention",
+        message="defaultTtl is -1 with retentionDays=",
+    ),
+    "index partitioned by event type": Case(
+        "modules/cosmos.bicep",
+        "'/source'",
+        "'/type'",
+        rule="retention",
+        message="partition key paths are ['/type']; the app partitions its index by ['/source']",
     ),
 }
 
@@ -496,3 +567,26 @@ def test_pinned_registry_module_is_accepted(mutant: Mutate) -> None:
         "module identity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1'",
     )
     assert rules.module_sources(broken) == []
+
+
+def test_a_vault_name_azure_refuses_is_one_line_saying_so(mutant: Mutate) -> None:
+    """A vault name of 25 characters (Azure allows 24) fails `azd up`; here it is the one problem,
+    whatever the identity kind or networking mode, stated with its Bicep location and Azure's rule."""
+    broken = mutant("main.bicep", "name: 'kv-${resourceToken}'", "name: 'kv-${resourceToken}-too-long'")
+    (vault,) = rules.evaluate(broken).of_type(rules.KEY_VAULT)
+    assert len(vault.short_name) == 25, f"the mutation should give a 25-character name, not {vault.short_name!r}"
+    assert RULES["names"](broken) == [
+        f"Key Vault name '{vault.short_name}' (modules/key-vault.bicep:vault) is 25 characters; Azure allows "
+        "3-24 alphanumerics and hyphens, starting with a letter, ending with a letter or digit, "
+        "no consecutive hyphens (resource-name-rules: Microsoft.KeyVault)"
+    ]
+
+
+def test_an_uppercase_blob_container_name_is_one_line_saying_so(mutant: Mutate) -> None:
+    broken = mutant("main.bicep", "var digestsContainerName = 'digests'", "var digestsContainerName = 'Digests'")
+    assert RULES["names"](broken) == [
+        "Blob container name 'Digests' (modules/data-storage.bicep:digestsContainer) contains 'D'; Azure allows "
+        "3-63 lowercase letters, digits and hyphens, starting with a lowercase letter or digit, ending with a "
+        "lowercase letter or digit, no consecutive hyphens (resource-name-rules: Microsoft.Storage; Naming and "
+        "Referencing Containers, Blobs, and Metadata)"
+    ]

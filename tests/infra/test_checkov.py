@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from infra_model.syntax import BicepFile, Node, text
 
 from .conftest import INFRA, REPO, copy_infra, replace_text

@@ -15,18 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from inbox.settings import Settings, all_setting_names, required_setting_names
 from infra_model.syntax import Infra
 
-from .conftest import REPO
+from .conftest import APP_SETTINGS, DECLARATION, REPO, all_setting_names, required_setting_names
 
 HOOK = REPO / "infra" / "hooks" / "postprovision.py"
 PLATFORM_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
 
 
+def declared_secrets(settings: dict[str, str]) -> list[str]:
+    """The Key Vault secret names the app declares ([tool.devstack] access), filled in from these settings."""
+    return [name for resource in DECLARATION.of_service("keyvault") for name in resource.secrets(settings)]
+
+
 def fake_output(name: str) -> str:
-    """A plausible value for a main.bicep output, valid for inbox.settings."""
+    """A plausible value for a main.bicep output, valid for the app's settings."""
     if name.endswith(("_ENDPOINT", "_URI")):
         return f"https://{name.lower().replace('_', '-')}.example.net/"
     if name == "WEBHOOK_SOURCES":
@@ -68,11 +71,14 @@ def test_writes_settings_the_app_accepts(tmp_path: Path, outputs: dict[str, str]
     document = written(target)
     values = document["Values"]
     assert document["IsEncrypted"] is False
-    # The app's own settings object accepts them, and nothing it requires is missing.
-    Settings.from_environment(values)
-    assert required_setting_names() <= set(values)
+    # The app's own settings objects accept them, and nothing they require is missing.
+    for app_settings in APP_SETTINGS:
+        app_settings.from_environment(values)
+    missing = sorted(required_setting_names() - set(values))
+    assert not missing, f"the hook writes no {missing}, which the app requires; map them from main.bicep's outputs"
     app_level = {n for n in values if n not in PLATFORM_SETTINGS and not n.startswith("AzureWebJobsStorage__")}
-    assert app_level <= all_setting_names()
+    unknown = sorted(app_level - all_setting_names())
+    assert not unknown, f"the hook writes {unknown}, which the app does not read; drop them or fix the names"
     # Locally the app is the developer: a developer credential, and no managed identity client ID.
     assert values["AZURE_TOKEN_CREDENTIALS"] == "AzureCliCredential"
     assert "AZURE_CLIENT_ID" not in values
@@ -113,11 +119,23 @@ def test_azurite_host_storage_needs_no_host_outputs(tmp_path: Path, outputs: dic
     assert not [k for k in values if k.startswith("AzureWebJobsStorage__")]
 
 
-def test_prints_the_secret_command_for_each_source(tmp_path: Path, outputs: dict[str, str]) -> None:
-    result = run_hook("--output", str(tmp_path / "local.settings.json"), env=outputs)
+def test_prints_the_secret_command_for_each_declared_secret(tmp_path: Path, outputs: dict[str, str]) -> None:
+    """One command per signing secret the app reads: its declared secret names, filled in from the
+    settings the hook writes (one per source in WEBHOOK_SOURCES)."""
+    target = tmp_path / "local.settings.json"
+    result = run_hook("--output", str(target), env=outputs)
     vault = outputs["AZURE_KEY_VAULT_NAME"]
-    for source in ("github", "stripe"):
-        assert f"az keyvault secret set --vault-name {vault} --name webhook-{source} " in result.stdout
+    secrets = declared_secrets(written(target)["Values"])
+    assert len(secrets) == len(outputs["WEBHOOK_SOURCES"].split(",")), (
+        f"the app declares secrets {secrets} for WEBHOOK_SOURCES={outputs['WEBHOOK_SOURCES']!r}; "
+        "expected one per source"
+    )
+    for secret in secrets:
+        command = f"az keyvault secret set --vault-name {vault} --name {secret} "
+        assert command in result.stdout, (
+            f"the hook does not print `{command}...` for the declared secret {secret}; "
+            "make its secret commands follow the secret-names the app declares"
+        )
 
 
 def test_keeps_an_existing_file_without_force(tmp_path: Path, outputs: dict[str, str]) -> None:
@@ -128,7 +146,8 @@ def test_keeps_an_existing_file_without_force(tmp_path: Path, outputs: dict[str,
     assert target.read_text() == '{"Values": {"MINE": "keep"}}\n'
     assert f"{target} already exists and was left unchanged" in result.stdout
     assert "--force" in result.stdout
-    assert "webhook-github" in result.stdout
+    missing = [secret for secret in declared_secrets(outputs) if f"--name {secret} " not in result.stdout]
+    assert not missing, f"with the file kept, the hook still must print the secret commands; missing: {missing}"
 
 
 def test_force_replaces_an_existing_file_and_says_so(tmp_path: Path, outputs: dict[str, str]) -> None:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML  # check-jsonschema's YAML parser (YAML 1.2: `on:` stays a string)
-
 from infra_model.syntax import Infra
+from ruamel.yaml import YAML  # check-jsonschema's YAML parser (YAML 1.2: `on:` stays a string)
 
 from .conftest import REPO
 

@@ -69,7 +69,7 @@ def _usable(paths: CertPaths) -> bool:
 
 def _generate(paths: CertPaths) -> None:
     paths.folder.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA(organization_name="Webhook inbox local stack")
+    ca = trustme.CA(organization_name="azure-devstack local CA")
     server = ca.issue_cert(*SERVER_NAMES)
     ca.cert_pem.write_to_path(str(paths.ca))
     server.private_key_pem.write_to_path(str(paths.server_key))

@@ -50,7 +50,7 @@ class Resource:
     actions: tuple[DeclaredAction, ...]
     container_setting: str | None = None
     database_setting: str | None = None
-    secret_names: str | None = None  # a template: "webhook-{WEBHOOK_SOURCES}"
+    secret_names: str | None = None  # a template: "hook-{SOURCES}"
 
     def secrets(self, settings: Mapping[str, Any]) -> dict[str, str]:
         """Secret name -> the setting value that filled its placeholder (the name, without one)."""

@@ -4,8 +4,8 @@
 [tool.devstack]
 function-app = "function_app.py"   # the entry point the Functions host indexes
 infra = "infra"                    # main.bicep and main.parameters.json, as azd deploys them
-access = "inbox/access.toml"       # the data actions the code performs (devstack/declaration.py)
-grants = "inbox/grants.json"       # generated from the two above; the app reads it at run time
+access = "myapp/access.toml"       # the data actions the code performs (devstack/declaration.py)
+grants = "myapp/grants.json"       # generated from the two above; the app reads it at run time
 ```
 
 Paths are relative to the pyproject.toml. The tools find it from the working directory upwards, so

@@ -2,7 +2,7 @@
 
 azd substitutes environment values into the file's strings ("azd environment variables", the
 parameters file), then ARM converts each string to the type the Bicep param declares. The local stack
-deploys with the same file, so the values a user sets for `azd up` (`azd env set WEBHOOK_SOURCES …`)
+deploys with the same file, so the values a user sets for `azd up` (`azd env set NAME VALUE`)
 or leaves at their defaults are the values it serves.
 """
 

@@ -19,7 +19,7 @@ VAULT = "Microsoft.KeyVault/vaults"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 COSMOS_ACCOUNT = "Microsoft.DocumentDB/databaseAccounts"
-COSMOS_CONTAINER = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
+COSMOS_SQL_CONTAINER = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def _storage(deployment: Deployment, account: DeployedResource) -> StorageAccoun
 
 def _cosmos(deployment: Deployment, account: DeployedResource) -> CosmosAccount:
     containers = []
-    for container in deployment.of_type(COSMOS_CONTAINER):
+    for container in deployment.of_type(COSMOS_SQL_CONTAINER):
         if not container.id.startswith(account.id + "/"):
             continue
         _account, database, name = container.name.split("/")

@@ -40,7 +40,7 @@ function fail(res, status, message) {
   return { code: errorCode(status), message };
 }
 
-// The header as the SDKs send it: a JSON array (["github"], or [{}] for "no value"). Undefined
+// The header as the SDKs send it: a JSON array (["tenant-1"], or [{}] for "no value"). Undefined
 // when absent or not an array.
 function partitionKeyHeader(req) {
   const raw = req.headers[PARTITION_KEY_HEADER];

@@ -83,6 +83,8 @@ var commonSettings = [
   { name: 'NOTES_ACCOUNT_URL', value: notesAccount.properties.primaryEndpoints.blob }
   { name: 'NOTES_CONTAINER', value: notesContainer }
   { name: 'PAGES_URL', value: cosmos.properties.documentEndpoint }
+  { name: 'PAGES_DATABASE', value: database.name }
+  { name: 'PAGES_CONTAINER', value: pages.name }
 ]
 var userSettings = [
   { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
@@ -137,11 +139,34 @@ resource hostOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 var appPrincipalId = systemIdentity ? site.identity.principalId : (identity.properties.principalId)
 
+// A custom role at the pages container: the app reads, creates and queries pages, and nothing else.
+resource pagesRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleDefinitions@2024-11-15' = {
+  parent: cosmos
+  name: guid(cosmos.id, 'notebook', 'pages', 'app-pages')
+  properties: {
+    roleName: 'Notes app: read and write pages'
+    type: 'CustomRole'
+    assignableScopes: [
+      '${cosmos.id}/dbs/notebook/colls/pages'
+    ]
+    permissions: [
+      {
+        dataActions: [
+          'Microsoft.DocumentDB/databaseAccounts/readMetadata'
+          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create'
+          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/read'
+          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery'
+        ]
+      }
+    ]
+  }
+}
+
 resource writePages 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
   parent: cosmos
-  name: guid(cosmos.id, 'pages', appPrincipalId)
+  name: guid(cosmos.id, 'pages', appPrincipalId, pagesRole.id)
   properties: {
-    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
+    roleDefinitionId: pagesRole.id
     principalId: appPrincipalId
     scope: '${cosmos.id}/dbs/notebook/colls/pages'
   }
