@@ -5,6 +5,11 @@ Standard library only, so it runs before anything is installed. It creates `.ven
 suitable Python it can find (3.13, the version the app targets in Azure, else the running one if it is
 3.11+), installs requirements-dev.txt and the local stack's npm packages when their inputs changed,
 then hands over to the venv's interpreter.
+
+What it cannot do (no suitable Python or Node.js, a venv that cannot be made, an install that fails)
+it says in one line, `dev.py: ...`, and exits 1. SIGTERM, SIGHUP and (for `up`) SIGINT are passed on
+to the command it runs, and dev.py waits for it: `up` then stops every child of the stack and removes
+`.env` and `.devstack/env.json`, however dev.py was stopped.
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ import glob
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parent
 TOOLING = ROOT / "azure-devstack"  # the local Azure tooling, installed into .venv in editable mode
 sys.path.insert(0, str(TOOLING / "src"))
 from devstack.node_packages import ensure_node_packages  # noqa: E402  # standard library only, like this file
+from devstack.preflight import StartError, check_node  # noqa: E402  # standard library only too
+
 VENV = ROOT / ".venv"
 CHECKOV_VENV = ROOT / ".venv-checkov"
 PREFERRED = (3, 13)
@@ -37,14 +46,28 @@ USAGE = """usage: python3 dev.py COMMAND [ARGS...]
   python ARGS   run the venv's python"""
 
 
+class SetupError(Exception):
+    """What dev.py cannot do for you, in one line saying what to install or change."""
+
+
 def main(argv: list[str]) -> int:
+    try:
+        return _main(argv)
+    except (SetupError, StartError) as error:
+        print(f"dev.py: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while setting up: nothing half-started to report
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(USAGE)
         return 0 if argv else 2
     command, args = argv[0], argv[1:]
     commands: dict[str, Callable[[str], int]] = {
         "setup": lambda python: 0,
-        "up": lambda python: run([python, "-m", "devstack", "up", *args]),
+        "up": lambda python: up(python, args),
         "test": lambda python: run_tests(python, args),
         "bench": lambda python: run([python, "-m", "bench.run", *args]),
         "compat": lambda python: run_compat(args),
@@ -55,8 +78,21 @@ def main(argv: list[str]) -> int:
         return 2
     python = ensure_venv()
     ensure_python_packages(python)
-    ensure_node_packages()
+    if command != "python":
+        check_node()
+        try:
+            ensure_node_packages()
+        except SystemExit as missing:  # npm not found: its message says what to install
+            raise SetupError(str(missing.code)) from None
     return commands[command](python)
+
+
+def up(python: str, args: list[str]) -> int:
+    """The stack in a session of its own, stopped only through dev.py: Ctrl-C reaches dev.py alone,
+    which passes it on once and waits, and the stack watches its stdin pipe from dev.py, so it stops
+    cleanly even if dev.py is killed outright."""
+    command = [python, "-m", "devstack", "up", *args, "--exit-on-stdin-eof"]
+    return run(command, own_session=True)
 
 
 def run_tests(python: str, pytest_args: list[str]) -> int:
@@ -91,12 +127,37 @@ def run_compat(pytest_args: list[str]) -> int:
     return 0
 
 
-def run(cmd: list[str]) -> int:
+def run(cmd: list[str], *, own_session: bool = False) -> int:
+    """Run `cmd` until it exits, passing on the signals that would stop dev.py.
+
+    SIGTERM and SIGHUP are passed on (as SIGTERM) and dev.py keeps waiting, so nothing is left running
+    behind it. Ctrl-C reaches a command in dev.py's own process group by itself; one in a session of
+    its own (`own_session`, with a stdin pipe it watches) gets SIGINT from dev.py instead."""
     print("+", " ".join(cmd), flush=True)
+    posix = os.name == "posix"
+    process = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        start_new_session=own_session and posix,
+        stdin=subprocess.PIPE if own_session else None,
+    )
+
+    def pass_on(signum: int, frame: FrameType | None) -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    passed_on = [signal.SIGTERM, *([signal.SIGHUP] if posix else [])]
+    # SIGINT: a command in our process group has it from the terminal already; a second one would
+    # interrupt its own clean-up (pytest's summary, for one).
+    previous = {signum: signal.signal(signum, pass_on) for signum in passed_on}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, pass_on if own_session else signal.SIG_IGN)
     try:
-        return subprocess.call(cmd, cwd=ROOT)
-    except KeyboardInterrupt:
-        return 130
+        return process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if process.stdin is not None:
+            process.stdin.close()
 
 
 def ensure_venv(venv: Path = VENV, base: str | None = None) -> str:
@@ -104,8 +165,25 @@ def ensure_venv(venv: Path = VENV, base: str | None = None) -> str:
     if not python.exists():
         base = base or find_base_python()
         print(f"creating {venv.name} with {base}", flush=True)
-        subprocess.check_call([base, "-m", "venv", str(venv)])
+        try:
+            subprocess.check_call([base, "-m", "venv", str(venv)])
+        except subprocess.CalledProcessError:
+            version = ".".join(map(str, version_of(base)))
+            raise SetupError(
+                f"{base} could not create {venv.name} (its venv module or ensurepip is missing): install them "
+                f"(Debian/Ubuntu: apt install python{version}-venv), remove {venv.name} and run dev.py again"
+            ) from None
+    found = version_of(str(python))
+    if found < MINIMUM:
+        shown = ".".join(map(str, found)) if found > (0, 0) else "a Python that does not run"
+        raise SetupError(
+            f"{venv.name} has {shown}; the project needs {_wanted()}: remove {venv.name} and run dev.py again"
+        )
     return str(python)
+
+
+def _wanted() -> str:
+    return f"Python {MINIMUM[0]}.{MINIMUM[1]}+ ({PREFERRED[0]}.{PREFERRED[1]} preferred, as in Azure)"
 
 
 def find_base_python() -> str:
@@ -115,7 +193,11 @@ def find_base_python() -> str:
         return preferred
     if sys.version_info[:2] >= MINIMUM:
         return sys.executable
-    sys.exit(f"Python {MINIMUM[0]}.{MINIMUM[1]}+ is required (3.13 preferred); found {sys.version.split()[0]}")
+    raise SetupError(
+        f"{_wanted()} is required; found {sys.version.split()[0]} and no Python {PREFERRED[0]}.{PREFERRED[1]}: "
+        f"install Python {PREFERRED[0]}.{PREFERRED[1]} (python.org, your package manager, or "
+        f"`pyenv install {PREFERRED[0]}.{PREFERRED[1]}`)"
+    )
 
 
 def find_python(minor: int) -> str | None:
@@ -146,9 +228,8 @@ def ensure_checkov() -> str:
     stamp = CHECKOV_VENV / ".requirements.sha256"
     if not is_current(stamp, [requirements]):
         if not bin_dir.exists():
-            subprocess.check_call([find_base_python(), "-m", "venv", str(CHECKOV_VENV)])
-        pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)]
-        subprocess.check_call(pip, cwd=ROOT)
+            ensure_venv(CHECKOV_VENV)
+        pip_install(str(bin_dir / "python"), requirements)
         stamp.write_text(digest([requirements]))
     return str(bin_dir / ("checkov.cmd" if os.name == "nt" else "checkov"))
 
@@ -158,8 +239,17 @@ def ensure_python_packages(python: str, venv: Path = VENV) -> None:
     stamp = venv / ".requirements.sha256"
     if is_current(stamp, inputs):
         return
-    subprocess.check_call([python, "-m", "pip", "install", "--quiet", "-r", "requirements-dev.txt"], cwd=ROOT)
+    pip_install(python, ROOT / "requirements-dev.txt")
     stamp.write_text(digest(inputs))
+
+
+def pip_install(python: str, requirements: Path) -> None:
+    try:
+        subprocess.check_call([python, "-m", "pip", "install", "--quiet", "-r", str(requirements)], cwd=ROOT)
+    except subprocess.CalledProcessError as failed:
+        raise SetupError(
+            f"pip install -r {requirements.name} failed (exit {failed.returncode}): pip's output above says why"
+        ) from None
 
 
 def is_current(stamp: Path, inputs: list[Path]) -> bool:

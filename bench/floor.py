@@ -25,7 +25,7 @@ from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient
 
 from bench.deliveries import BODY, CONTENT_TYPE, EVENT_TYPE, LIST_LIMIT, SOURCE
-from inbox.store import EventRecord, blob_name, utc_timestamp
+from webhooks.store import EventRecord, blob_name, utc_timestamp
 
 LIST_QUERY = "SELECT * FROM c WHERE c.source = @source ORDER BY c.receivedAt DESC"
 

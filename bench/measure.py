@@ -103,15 +103,15 @@ async def _measure_on_stack(info: StackInfo, plan: Plan, signature: str, cold: C
 
 
 def _signature(info: StackInfo) -> str:
-    """The delivery's signature, from `python -m devstack sign` in a child process.
+    """The delivery's signature, from scripts/sign.py in a child process.
 
     Not in this one: the Key Vault SDK caches a vault's authentication challenge per process, so
     reading the secret here would spare the in-process app the challenge it pays in a real worker.
     """
     payload = info.state_dir / "bench-payload.json"
     payload.write_bytes(BODY)
-    printed = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "devstack", "sign", SOURCE, str(payload), "--state-dir", str(info.state_dir)],
+    printed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(ROOT / "scripts" / "sign.py"), SOURCE, str(payload), "--state-dir", str(info.state_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ each `CosmosClient` reads the account's metadata before its first operation. (Th
 caches the vault's authentication challenge per process, so that one round trip is not repeated.)
 All of it is synchronous, as in the tutorials, so a worker serving this blocks a thread per request.
 
-The right way is in inbox/: one credential per process (inbox/identity.py), process-wide clients
-(inbox/clients.py), and a secret cache (inbox/secret_cache.py).
+The right way is in frame/ and webhooks/: one credential per process (frame/identity.py),
+process-wide clients (frame/clients.py), and a secret cache (webhooks/secret_cache.py).
 
 Settings come from the environment, as in the tutorials; the local stack's routing (proxy, CA,
 identity endpoint) comes from the same environment, so this code would run unchanged in Azure, just

@@ -76,7 +76,8 @@ def render_summary(session: Any) -> str:
 
 
 def library_of(file_path: str) -> str:
-    """`.../site-packages/azure/core/x.py` -> `azure.core`; `.../lib/python3.13/ssl.py` -> `ssl`; repo -> `inbox`."""
+    """`.../site-packages/azure/core/x.py` -> `azure.core`; `.../lib/python3.13/ssl.py` -> `ssl`; this
+    repository's files -> their top-level folder (`frame`, `webhooks`)."""
     parts = Path(file_path).parts
     if "site-packages" in parts:
         rest = parts[parts.index("site-packages") + 1 :]

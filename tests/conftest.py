@@ -39,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def devstack_args() -> list[str]:
     return [
-        *("--sources", ",".join((*TEST_SOURCES, SOURCE_WITHOUT_SECRET))),
+        *("--env", f"WEBHOOK_SOURCES={','.join((*TEST_SOURCES, SOURCE_WITHOUT_SECRET))}"),
         *("--unseeded", SOURCE_WITHOUT_SECRET),
         *("--setting", f"SECRET_CACHE_SECONDS={SECRET_CACHE_SECONDS}"),
     ]

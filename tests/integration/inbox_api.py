@@ -20,7 +20,7 @@ from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from devstack.testing import StackInfo
 
-from inbox.signing import sign
+from webhooks.signing import sign
 
 KeyKind = str  # "function", "master" or "none"
 

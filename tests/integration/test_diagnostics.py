@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from devstack.testing import StackInfo
 
-from inbox import permissions
-from inbox.signing import sign
 from tests.integration.inbox_api import Inbox
+from webhooks import probes
+from webhooks.signing import sign
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
@@ -44,12 +48,30 @@ def test_diagnostics_needs_the_admin_key(inbox: Inbox, key: str) -> None:
     assert inbox.get("diagnostics", key=key).status_code == 401
 
 
+@dataclass(frozen=True)
+class RolelessHost:
+    url: str
+    log: Path  # the host's JSON lines, the app's own records among them
+
+    def records(self, logger: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The app's records from `logger`, waiting a moment for the host to write them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.log.read_text(errors="replace").splitlines()
+            records = [json.loads(line) for line in lines if line.startswith("{")]
+            found = [record for record in records if record.get("logger") == logger]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
-def roleless_host(devstack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def roleless_host(devstack: StackInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolelessHost]:
     """A second host serving the same app, running as an identity that holds no role anywhere."""
     env = {**os.environ, **devstack.settings, "AZURE_CLIENT_ID": devstack.client_id("outsider")}
     env |= {"DEVSTACK_FUNCTION_KEY": "unused-function-key", "DEVSTACK_MASTER_KEY": MASTER_KEY}
-    log = (tmp_path_factory.mktemp("roleless") / "host.log").open("wb")
+    log_path = tmp_path_factory.mktemp("roleless") / "host.log"
+    log = log_path.open("wb")
     host = subprocess.Popen(
         [sys.executable, "-m", "devstack.funchost", "--app-dir", str(ROOT), "--port", "0"],
         env=env,
@@ -61,13 +83,13 @@ def roleless_host(devstack: StackInfo, tmp_path_factory: pytest.TempPathFactory)
     assert host.stdout is not None
     ready = json.loads(host.stdout.readline())
     assert ready["event"] == "ready"
-    yield f"http://127.0.0.1:{ready['port']}"  # the host binds its own port and reports it
+    yield RolelessHost(f"http://127.0.0.1:{ready['port']}", log_path)  # the host binds its own port and reports it
     host.terminate()
     host.wait(10)
 
 
-def test_refused_roles_come_with_the_command_that_grants_them(roleless_host: str, devstack: StackInfo) -> None:
-    response = requests.get(f"{roleless_host}/api/diagnostics", headers={"x-functions-key": MASTER_KEY}, timeout=60)
+def test_refused_roles_come_with_the_command_that_grants_them(roleless_host: RolelessHost, devstack: StackInfo) -> None:
+    response = requests.get(f"{roleless_host.url}/api/diagnostics", headers={"x-functions-key": MASTER_KEY}, timeout=60)
     assert response.status_code == 503
     report = response.json()
     outsider = devstack.object_id("outsider")
@@ -75,15 +97,15 @@ def test_refused_roles_come_with_the_command_that_grants_them(roleless_host: str
     checks = {c["name"]: c for c in report["checks"]}
     # Each check stops at the first data action the code needs, and names it and its grant in infra/.
     expected = {
-        "keyvault": (permissions.LIST_SECRET_VERSIONS, "'Key Vault Secrets User' at vault scope", "az role"),
-        "blob": (permissions.ARCHIVE_PAYLOAD, "'Storage Blob Data Contributor' at container scope", "az role"),
-        "cosmos": (permissions.READ_INDEX_METADATA, "at container scope", "az cosmosdb sql role assignment"),
+        "keyvault": (probes.LIST_SECRET_VERSIONS, "'Key Vault Secrets User' at vault scope", "az role"),
+        "blob": (probes.WRITE_BLOB, "'Storage Blob Data Contributor' at container scope", "az role"),
+        "cosmos": (probes.READ_METADATA, "at container scope", "az cosmosdb sql role assignment"),
     }
-    for name, (need, grant, command) in expected.items():
+    for name, (action, grant, command) in expected.items():
         assert checks[name]["status"] == 403, checks[name]
-        assert checks[name]["action"] == need.action
+        assert checks[name]["action"] == action
         hint = checks[name]["hint"]
-        assert need.action in hint
+        assert action in hint
         assert grant in hint
         assert command in hint
         assert outsider in hint
@@ -96,9 +118,11 @@ def test_refused_roles_come_with_the_command_that_grants_them(roleless_host: str
     assert devstack.settings["IDENTITY_HEADER"] not in text
 
 
-def test_ingest_with_a_refused_identity_is_a_503_not_a_500(roleless_host: str) -> None:
+def test_ingest_with_a_refused_identity_is_a_503_and_one_warning_naming_the_refusal(
+    roleless_host: RolelessHost,
+) -> None:
     response = requests.post(
-        f"{roleless_host}/api/webhooks/github",
+        f"{roleless_host.url}/api/webhooks/github",
         data=b"{}",
         headers={"X-Hub-Signature-256": sign("whatever", b"{}"), "X-GitHub-Delivery": "roleless-1"},
         timeout=60,
@@ -106,3 +130,12 @@ def test_ingest_with_a_refused_identity_is_a_503_not_a_500(roleless_host: str) -
     assert response.status_code == 503
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert "diagnostics" in response.json()["detail"]
+    # Key Vault's own answer names the action and the secret; grants.json names the role.
+    (refusal,) = roleless_host.records("frame.dependencies")
+    assert refusal["level"] == "WARNING"
+    assert re.fullmatch(
+        f"keyvault refused the app's identity {re.escape(probes.LIST_SECRET_VERSIONS)} on "
+        "/subscriptions/[^ ]+/providers/microsoft.keyvault/vaults/[^ /]+/secrets/webhook-github "
+        r"\(403 ForbiddenByRbac\); infra/ grants it with 'Key Vault Secrets User' at vault scope",
+        refusal["message"],
+    ), refusal["message"]

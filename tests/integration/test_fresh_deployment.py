@@ -14,9 +14,9 @@ import pytest
 from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
 
-from inbox.secret_cache import FAILED_REFRESH_BACKOFF_SECONDS
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
+from webhooks.secret_cache import FAILED_REFRESH_BACKOFF_SECONDS
 
 SOURCES = ("github", "demo")
 BODY = b'{"zen": "Keep it logically awesome."}'
@@ -24,7 +24,7 @@ BODY = b'{"zen": "Keep it logically awesome."}'
 
 @pytest.fixture(scope="module")
 def fresh(start_stack: StartStack) -> Inbox:
-    stack: StackInfo = start_stack("--sources", ",".join(SOURCES), "--unseeded", ",".join(SOURCES))
+    stack: StackInfo = start_stack("--env", f"WEBHOOK_SOURCES={','.join(SOURCES)}", "--unseeded", ",".join(SOURCES))
     return inbox_for(stack)
 
 

@@ -1,8 +1,9 @@
 """The local services enforce what infra/ grants: "works locally, 403 in Azure" fails here first.
 
 Each mutation starts a stack from a copy of infra/ with one grant removed or narrowed and shows the
-app failing the way it would in Azure: a 503 naming the dependency (never a 500), and a diagnostics
-check that names the refused data action, the role infra/ grants it with, and the command. The
+app failing the way it would in Azure: a 503 naming the dependency (never a 500), one WARNING line in
+the log naming the refusal, and a diagnostics check that names the refused data action, the role
+infra/ grants it with, and the command. The
 unchanged infra/ is checked from the other side: every call the app made on the session's stack was
 allowed by an assignment the model found, and for nothing the code does not declare.
 """
@@ -10,6 +11,7 @@ allowed by an assignment the model found, and for nothing the code does not decl
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +23,10 @@ from devstack.testing import StackInfo
 from infra_model.roles import BUILT_IN_ROLES
 from infra_model.syntax import BicepFile
 
-from inbox import permissions
 from tests.infra.conftest import copy_infra, drop_resource, replace_text
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
+from webhooks import probes
 
 ACCESS = Path("modules") / "access.bicep"
 BLOB_DATA_READER = next(role.id for role in BUILT_IN_ROLES if role.name == "Storage Blob Data Reader")
@@ -72,30 +74,55 @@ def check(inbox: Inbox, name: str) -> dict[str, Any]:
     return dict(found)
 
 
+# What each mutation's refusal line says: the service's own words where it names the action (Key Vault,
+# Cosmos DB), the operations map's where grants.json has one (Storage), else "an action"; then the role.
+BLOB_ACTION = r"(?:Microsoft\.Storage/\S+ \(\w+\.\w+\)|an action)"
+CONTRIBUTOR = "infra/ grants it with 'Storage Blob Data Contributor' at container scope"
+OPERATIONS_UNKNOWN = "neither the answer nor the operations map names the action"
+REFUSAL_LINES = {
+    "secrets-user-removed": f"keyvault refused the app's identity {re.escape(probes.LIST_SECRET_VERSIONS)} on "
+    r"/subscriptions/\S+/secrets/webhook-github \(403 ForbiddenByRbac\); "
+    "infra/ grants it with 'Key Vault Secrets User' at vault scope",
+    "events-role-narrowed-to-reader": f"blob refused the app's identity {BLOB_ACTION} on /events/github/\\S+ "
+    rf"\(403 AuthorizationPermissionMismatch\); (?:{CONTRIBUTOR}|{OPERATIONS_UNKNOWN}.*)",
+    "query-not-in-cosmos-role": f"cosmos refused the app's identity {re.escape(probes.QUERY_ITEMS)} on "
+    r"dbs/\S+/colls/\S+ \(403 sub-status 5301\); "
+    "infra/ grants it with 'Inbox app: index and query events' at container scope",
+    "digests-role-removed": f"blob refused the app's identity {BLOB_ACTION} on /digests/\\S+\\.json "
+    rf"\(403 AuthorizationPermissionMismatch\); (?:{CONTRIBUTOR}|{OPERATIONS_UNKNOWN}.*)",
+}
+
+
 def test_a_missing_grant_fails_as_in_azure(mutated: tuple[str, Inbox]) -> None:
     mutation, inbox = mutated
     if mutation == "secrets-user-removed":
         body = assert_problem(inbox.deliver("github", b"{}", event_id=new_id()), 503, "dependency-unavailable")
         assert body["dependency"] == "keyvault"
-        refused, expected = check(inbox, "keyvault"), permissions.LIST_SECRET_VERSIONS
+        refused, expected = check(inbox, "keyvault"), probes.LIST_SECRET_VERSIONS
     elif mutation == "events-role-narrowed-to-reader":
         body = assert_problem(inbox.deliver("github", b"{}", event_id=new_id()), 503, "dependency-unavailable")
         assert body["dependency"] == "blob"
-        refused, expected = check(inbox, "blob"), permissions.ARCHIVE_PAYLOAD
+        refused, expected = check(inbox, "blob"), probes.WRITE_BLOB
     elif mutation == "query-not-in-cosmos-role":
         assert inbox.deliver("github", b"{}", event_id=new_id()).status_code == 202  # create is still granted
         body = assert_problem(inbox.get("webhooks/github/events"), 503, "dependency-unavailable")
         assert body["dependency"] == "cosmos"
-        refused, expected = check(inbox, "cosmos"), permissions.QUERY_EVENTS
+        refused, expected = check(inbox, "cosmos"), probes.QUERY_ITEMS
     else:
         run = inbox.run_timer("daily_digest").json()
         assert run["status"] == "Failed"
         failure = failed_record(inbox.stack, run["invocationId"])
-        assert "AuthorizationPermissionMismatch" in failure["exception"]
-        refused, expected = check(inbox, "blob"), permissions.WRITE_DIGEST
-    assert refused["action"] == expected.action
-    assert expected.action in refused["hint"]
+        assert "dependency-unavailable" in failure["exception"]
+        refused, expected = check(inbox, "blob"), probes.WRITE_BLOB
+    assert refused["action"] == expected
+    assert expected in refused["hint"]
     assert "az " in refused["hint"]
+    # Each refused call is one WARNING line naming the action, its scope and the role (diagnostics logs none).
+    lines = refusal_records(inbox.stack)
+    assert lines, "no refusal was logged"
+    for line in lines:
+        assert line["level"] == "WARNING"
+        assert re.fullmatch(REFUSAL_LINES[mutation], str(line["message"])), line["message"]
 
 
 def test_hints_name_the_role_and_scope_infra_grants(mutated: tuple[str, Inbox]) -> None:
@@ -117,6 +144,16 @@ def host_records(stack: StackInfo) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
+def refusal_records(stack: StackInfo, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The app's refusal lines: the stack's pump may write them a moment after the answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [r for r in host_records(stack) if r.get("logger") == "frame.dependencies"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 # ---- the unchanged infra/: every call allowed by an assignment the model found -------------------
 
 
@@ -132,7 +169,8 @@ def test_every_call_the_app_makes_is_one_infra_grants(inbox: Inbox) -> None:
     app = inbox.stack.object_id("app")
     model = json.loads(Path(inbox.stack.env.devstack["accessFile"]).read_text())["assignments"]
     sources = {a["source"] for a in model if a["principalId"] == app}
-    declared = {need.action.lower() for need in permissions.NEEDS}
+    grants = json.loads((Path(__file__).resolve().parents[2] / "webhooks" / "grants.json").read_text())
+    declared = {entry["action"].lower() for resource in grants["resources"] for entry in resource["actions"]}
     used: set[str] = set()
     for service, decisions in inbox.stack.authorizations().items():
         mine = [d for d in decisions if d["principalId"].lower() == app.lower()]
@@ -150,7 +188,7 @@ def test_every_call_the_app_makes_is_one_infra_grants(inbox: Inbox) -> None:
 
 @pytest.fixture(scope="module")
 def system_inbox(start_stack: StartStack) -> Inbox:
-    return inbox_for(start_stack("--identity", "system"))
+    return inbox_for(start_stack("--env", "APP_IDENTITY_TYPE=SystemAssigned"))
 
 
 def test_the_app_runs_as_its_system_assigned_identity(system_inbox: Inbox) -> None:

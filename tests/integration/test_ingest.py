@@ -9,8 +9,8 @@ import json
 import aiohttp
 import pytest
 
-from inbox.signing import sign
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
+from webhooks.signing import sign
 
 
 def test_new_delivery_is_archived_and_indexed(inbox: Inbox) -> None:

@@ -7,8 +7,8 @@ import re
 import secrets
 from pathlib import Path
 
-from inbox.signing import sign
 from tests.integration.inbox_api import Inbox, new_id
+from webhooks.signing import sign
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
 
@@ -61,7 +61,7 @@ def test_logs_cost_what_they_are_worth(inbox: Inbox) -> None:
         if event_id in str(line.get("message", "")) or "/api/webhooks/logs" in str(line.get("message", ""))
     }
     lines = _invocation_lines(inbox, ours)
-    app_lines = [line for line in lines if str(line.get("logger", "")).startswith(("inbox", "azure"))]
+    app_lines = [line for line in lines if str(line.get("logger", "")).startswith(("frame", "webhooks", "azure"))]
     assert not [line for line in app_lines if str(line["logger"]).startswith("azure")]
     stored = [line for line in app_lines if event_id in str(line["message"])]
     assert stored

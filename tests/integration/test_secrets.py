@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from inbox.clients import RETRY_TOTAL
+from frame.clients import RETRY_TOTAL
 from tests.conftest import SECRET_CACHE_SECONDS, SOURCE_WITHOUT_SECRET
 from tests.integration.inbox_api import Inbox, assert_problem, new_id
 

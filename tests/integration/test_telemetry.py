@@ -37,9 +37,9 @@ import pytest
 from devstack.pytest_plugin import CERTS, StartStack
 from devstack.testing import StackInfo
 
-from inbox.signing import sign
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import Inbox, new_id
+from webhooks.signing import sign
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
@@ -360,7 +360,7 @@ def test_the_host_trace_continues_into_the_app_and_lands_in_traces_file(
 ) -> None:
     traces = tmp_path_factory.mktemp("traces") / "traces.jsonl"
     stack = start_stack(
-        *("--sources", SOURCE),
+        *("--env", f"WEBHOOK_SOURCES={SOURCE}"),
         *("--setting", "PYTHON_ENABLE_OPENTELEMETRY=true"),  # as in Azure: the worker continues the host's trace
         *("--setting", f"TRACES_FILE={traces}"),
         # The local host marks every trace context it passes on as not sampled, so parent-based sampling

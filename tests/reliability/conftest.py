@@ -18,9 +18,9 @@ import aiohttp
 import pytest
 from devstack.testing import StackInfo
 
-from inbox.signing import SIGNATURE_HEADER, sign
 from tests.integration.conftest import inbox_for
 from tests.integration.inbox_api import PROBLEM, Inbox
+from webhooks.signing import SIGNATURE_HEADER, sign
 
 # GitHub stops waiting for a webhook's answer after 10 s; an answer after that is never seen.
 SENDER_DEADLINE_SECONDS = 10.0

@@ -42,10 +42,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from inbox.settings import SOURCE_NAME
-from inbox.signing import PREFIX, SIGNATURE_HEADER, sign
-from inbox.webhooks import EVENT_ID
 from tests.integration.inbox_api import Inbox, new_id
+from webhooks.routes import EVENT_ID
+from webhooks.settings import SOURCE_NAME
+from webhooks.signing import PREFIX, SIGNATURE_HEADER, sign
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
 

@@ -240,7 +240,7 @@ async def run_cold(driver: Driver) -> tuple[dict[str, Outcome], dict[str, Answer
 
 
 def stack_args(sources: Iterable[str], cache_seconds: int) -> list[str]:
-    return ["--sources", ",".join(sources), "--setting", f"SECRET_CACHE_SECONDS={cache_seconds}"]
+    return ["--env", f"WEBHOOK_SOURCES={','.join(sources)}", "--setting", f"SECRET_CACHE_SECONDS={cache_seconds}"]
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from devstack.funchost.keys import KEY_HEADER, KEY_QUERY_PARAMETER
 
-from inbox import dependencies, ingest, problems, secret_cache, signing, store, webhooks
-from inbox.settings import SOURCE_NAME
-from inbox.store import blob_name, utc_timestamp
+from frame import dependencies, problems
+from webhooks import ingest, routes, secret_cache, signing, store
+from webhooks.settings import SOURCE_NAME
+from webhooks.store import blob_name, utc_timestamp
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 DOCUMENT = ROOT / "openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # The document's names for the keys each authLevel accepts.
@@ -34,8 +37,6 @@ KEY_SCHEMES = {"FUNCTION": {"functionKey", "functionKeyQuery"}, "ADMIN": {"maste
 INDEX = """
 import json, pathlib
 from devstack.funchost.indexing import HttpTrigger, index_app
-
-ROOT = Path(__file__).resolve().parents[2]  # the repository root
 app = index_app(pathlib.Path("."))
 routes = [
     {"name": f.name, "route": t.route, "methods": list(t.methods or ()), "auth": t.auth_level.name}
@@ -152,23 +153,23 @@ def record(name: str) -> dict[str, Any]:
 
 PATTERNS = [
     pytest.param(lambda: component("parameters", "Source")["schema"], anchored(SOURCE_NAME), id="source-parameter"),
-    pytest.param(lambda: component("parameters", "EventId")["schema"], anchored(webhooks.EVENT_ID), id="id-parameter"),
+    pytest.param(lambda: component("parameters", "EventId")["schema"], anchored(routes.EVENT_ID), id="id-parameter"),
     pytest.param(
-        lambda: component("schemas", "OptionalEventIdHeader")["anyOf"][1], anchored(webhooks.EVENT_ID), id="id-header"
+        lambda: component("schemas", "OptionalEventIdHeader")["anyOf"][1], anchored(routes.EVENT_ID), id="id-header"
     ),
     pytest.param(
         lambda: component("schemas", "OptionalEventTypeHeader")["anyOf"][1],
-        anchored(webhooks.EVENT_TYPE),
+        anchored(routes.EVENT_TYPE),
         id="type-header",
     ),
     pytest.param(
-        lambda: parameter("list_events", "type")["schema"], anchored(webhooks.EVENT_TYPE), id="type-query-parameter"
+        lambda: parameter("list_events", "type")["schema"], anchored(routes.EVENT_TYPE), id="type-query-parameter"
     ),
-    pytest.param(lambda: record("id"), anchored(webhooks.EVENT_ID), id="record-id"),
+    pytest.param(lambda: record("id"), anchored(routes.EVENT_ID), id="record-id"),
     pytest.param(lambda: record("source"), anchored(SOURCE_NAME), id="record-source"),
-    pytest.param(lambda: record("type"), anchored(webhooks.EVENT_TYPE), id="record-type"),
+    pytest.param(lambda: record("type"), anchored(routes.EVENT_TYPE), id="record-type"),
     pytest.param(
-        lambda: record("blob"), f"^{blob_name(SOURCE_NAME.pattern, webhooks.EVENT_ID.pattern)}$", id="record-blob"
+        lambda: record("blob"), f"^{blob_name(SOURCE_NAME.pattern, routes.EVENT_ID.pattern)}$", id="record-blob"
     ),
     pytest.param(
         lambda: parameter("ingest_webhook", signing.SIGNATURE_HEADER)["schema"],
@@ -186,15 +187,15 @@ def test_documented_pattern_is_the_codes(documented: Callable[[], dict[str, Any]
 def test_delivery_headers_are_the_ones_the_code_reads() -> None:
     headers = [p["name"] for p in operations()["ingest_webhook"].spec["parameters"] if p["in"] == "header"]
     # Listed in the code's order of precedence: the first non-empty one wins.
-    expected = [signing.SIGNATURE_HEADER, *webhooks.DELIVERY_ID_HEADERS, *webhooks.EVENT_TYPE_HEADERS]
+    expected = [signing.SIGNATURE_HEADER, *routes.DELIVERY_ID_HEADERS, *routes.EVENT_TYPE_HEADERS]
     assert sorted(headers, key=expected.index) == headers
     assert set(headers) == set(expected)
 
 
 def test_page_limits_are_the_codes() -> None:
     limit = parameter("list_events", "limit")["schema"]
-    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, webhooks.MAX_LIMIT, webhooks.DEFAULT_LIMIT)
-    assert component("schemas", "EventPage")["properties"]["items"]["maxItems"] == webhooks.MAX_LIMIT
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, routes.MAX_LIMIT, routes.DEFAULT_LIMIT)
+    assert component("schemas", "EventPage")["properties"]["items"]["maxItems"] == routes.MAX_LIMIT
 
 
 def test_received_at_pattern_matches_the_stored_timestamps() -> None:
@@ -228,7 +229,22 @@ def test_every_problem_response_states_its_own_status() -> None:
                     assert "Retry-After" in resolve(response)["headers"], (operation_id, code)
 
 
-def test_problem_types_the_code_answers_are_documented() -> None:
+def documented_problems() -> set[tuple[int, str]]:
+    schemas = document()["components"]["schemas"]
+    return {
+        (schema["properties"]["status"]["const"], schema["properties"]["type"]["const"])
+        for name, schema in schemas.items()
+        if name.endswith("Problem") and name != "Problem"
+    }
+
+
+def test_every_catalogued_problem_type_is_documented() -> None:
+    """A bug's 500 is the one type no operation promises."""
+    catalogued = {(kind.status, problems.TYPE_PREFIX + kind.slug) for kind in problems.CATALOGUE}
+    assert catalogued - {(500, problems.TYPE_PREFIX + problems.INTERNAL_ERROR.slug)} == documented_problems()
+
+
+def test_problems_the_code_raises_are_the_catalogued_types() -> None:
     answered = [
         problems.bad_request("detail"),
         problems.not_found("detail"),
@@ -236,11 +252,7 @@ def test_problem_types_the_code_answers_are_documented() -> None:
         store.conflict("id"),
         secret_cache.secret_missing("source"),
         problems.dependency_unavailable(dependencies.BLOB),
+        problems.internal_error(),
     ]
-    schemas = document()["components"]["schemas"]
-    documented = {
-        (schema["properties"]["status"]["const"], schema["properties"]["type"]["const"])
-        for name, schema in schemas.items()
-        if name.endswith("Problem") and name != "Problem"
-    }
-    assert {(problem.status, problems.TYPE_PREFIX + problem.slug) for problem in answered} <= documented
+    catalogue = {(kind.status, kind.slug, kind.title) for kind in problems.CATALOGUE}
+    assert {(problem.status, problem.slug, problem.title) for problem in answered} <= catalogue

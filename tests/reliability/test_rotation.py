@@ -22,10 +22,10 @@ import aiohttp
 import pytest
 from devstack.testing import StackInfo
 
-from inbox.signing import secret_name
 from tests.conftest import SECRET_CACHE_SECONDS
 from tests.integration.inbox_api import Inbox, new_id
 from tests.reliability.conftest import Answer, deliver
+from webhooks.signing import secret_name
 
 pytestmark = pytest.mark.stack
 

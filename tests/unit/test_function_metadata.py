@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from devstack.funchost.worker_index import available, worker_metadata
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 HTTP = {
     "ingest_webhook": ("POST", "webhooks/{source}", "ANONYMOUS"),
@@ -27,8 +30,6 @@ TIMER = {"daily_digest": {"schedule": "0 5 0 * * *", "runOnStartup": False, "use
 # get_functions() may run once per FunctionApp, so index in a fresh interpreter.
 INDEX = """
 import json, function_app
-
-ROOT = Path(__file__).resolve().parents[2]  # the repository root
 print(json.dumps({f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}))
 """
 

@@ -13,8 +13,8 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
-from inbox import settings as settings_module
-from inbox.dependencies import (
+from frame import settings as settings_module
+from frame.dependencies import (
     COSMOS_PARTITION_FULL,
     IDENTITY,
     KEY_VAULT,
@@ -25,8 +25,8 @@ from inbox.dependencies import (
     problem_for_dependency_error,
     waiting_for,
 )
-from inbox.invocation import problem_responses
-from inbox.problems import Problem, bad_request
+from frame.invocation import problem_responses
+from frame.problems import Problem, bad_request
 from tests.unit.test_settings import VALID
 
 DEADLINE = 0.3
@@ -162,11 +162,11 @@ def test_log_levels_client_errors_info_dependencies_warning_bugs_error(caplog: p
     async def bug() -> None:
         raise KeyError("oops")
 
-    caplog.set_level(logging.DEBUG, logger="inbox")
+    caplog.set_level(logging.DEBUG, logger="frame")
     url = "http://x/api/webhooks/github/events?code=function-key-value&limit=x"
     for body in (client_error, dependency_down, bug):
         invoke(body, url)
-    records = [r for r in caplog.records if r.name == "inbox.invocation"]
+    records = [r for r in caplog.records if r.name == "frame.invocation"]
     assert [r.levelno for r in records] == [logging.INFO, logging.WARNING, logging.ERROR]
     assert [r.exc_info is not None for r in records] == [False, False, True]
     assert "400 bad-request" in records[0].getMessage()

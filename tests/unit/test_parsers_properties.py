@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inbox.problems import Problem
-from inbox.store import utc_timestamp
-from inbox.webhooks import MAX_LIMIT, parse_delivery, parse_event_query
+from frame.problems import Problem
+from webhooks.routes import MAX_LIMIT, parse_delivery, parse_event_query
+from webhooks.store import utc_timestamp
 
 ANY_TEXT = st.text(max_size=40)
 # Digits from every script, signs and spaces: what str.isdigit() and int() disagree about.

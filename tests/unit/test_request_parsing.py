@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from inbox.problems import Problem
-from inbox.store import EventFilter, decode_continuation, encode_continuation
-from inbox.webhooks import parse_delivery, parse_event_query
+from frame.problems import Problem
+from webhooks.routes import parse_delivery, parse_event_query
+from webhooks.store import EventFilter, decode_continuation, encode_continuation
 
 
 def test_delivery_headers_are_read_github_first() -> None:

@@ -1,10 +1,12 @@
-"""The settings object fails fast and names the setting that is wrong."""
+"""The settings objects fail fast and name the setting that is wrong: the frame's and the feature's."""
 
 from __future__ import annotations
 
 import pytest
 
-from inbox.settings import Settings, SettingsError, required_setting_names
+from frame.settings import AppSettings, Settings, SettingsError
+from function_app import SETTINGS
+from webhooks.settings import WebhookSettings
 
 VALID = {
     "AZURE_KEY_VAULT_ENDPOINT": "https://inbox-kv.vault.azure.net/",
@@ -17,25 +19,36 @@ VALID = {
 }
 
 
+def owner(name: str) -> type[AppSettings]:
+    (found,) = [kind for kind in SETTINGS if name in kind.names()]
+    return found
+
+
 def test_valid_environment_parses_with_defaults() -> None:
-    settings = Settings.from_environment(VALID)
-    assert settings.key_vault_endpoint == "https://inbox-kv.vault.azure.net"
-    assert settings.sources == ("github", "stripe")
-    assert settings.client_id is None
-    assert (settings.events_container, settings.digests_container) == ("events", "digests")
-    assert settings.max_payload_bytes == 1024 * 1024
-    assert settings.secret_cache_seconds == 300
+    frame, webhooks = Settings.from_environment(VALID), WebhookSettings.from_environment(VALID)
+    assert frame.key_vault_endpoint == "https://inbox-kv.vault.azure.net"
+    assert frame.client_id is None
+    assert frame.request_deadline_seconds == 8
+    assert webhooks.sources == ("github", "stripe")
+    assert (webhooks.events_container, webhooks.digests_container) == ("events", "digests")
+    assert webhooks.max_payload_bytes == 1024 * 1024
+    assert webhooks.secret_cache_seconds == 300
 
 
 def test_user_assigned_identity_comes_from_azure_client_id() -> None:
     assert Settings.from_environment({**VALID, "AZURE_CLIENT_ID": "abc"}).client_id == "abc"
 
 
-@pytest.mark.parametrize("name", sorted(required_setting_names()))
+def test_each_app_setting_is_read_by_one_settings_object() -> None:
+    names = [name for kind in SETTINGS for name in kind.names()]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("name", sorted(n for kind in SETTINGS for n in kind.required_names()))
 def test_each_missing_required_setting_is_named(name: str) -> None:
     environment = {k: v for k, v in VALID.items() if k != name}
     with pytest.raises(SettingsError, match=name):
-        Settings.from_environment(environment)
+        owner(name).from_environment(environment)
 
 
 @pytest.mark.parametrize(
@@ -50,12 +63,14 @@ def test_each_missing_required_setting_is_named(name: str) -> None:
         ("SECRET_CACHE_SECONDS", "0"),
         ("AZURE_TOKEN_CREDENTIALS", "SomethingElse"),
         ("EVENTS_CONTAINER", "Events_Archive"),
+        ("REQUEST_DEADLINE_SECONDS", "inf"),
+        ("AZURE_LOG_LEVEL", "LOUD"),
     ],
 )
 def test_malformed_setting_is_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
-        Settings.from_environment({**VALID, name: value})
+        owner(name).from_environment({**VALID, name: value})
 
 
 def test_required_names_are_the_ones_without_defaults() -> None:
-    assert required_setting_names() == set(VALID)
+    assert {name for kind in SETTINGS for name in kind.required_names()} == set(VALID)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.signing import sign, signature_matches
+from webhooks.signing import sign, signature_matches
 
 # From GitHub's "Validating webhook deliveries" documentation.
 GITHUB_SECRET = "It's a Secret to Everybody"

@@ -1,6 +1,7 @@
-"""Where spans go, and what the delivery span records, without a stack (tests/integration/test_telemetry.py
-runs real deliveries). Nothing here installs a global tracer provider or turns on the Azure SDKs' tracing:
-both are process-wide, and the process runs every other test too."""
+"""Where spans go, and what the delivery span (webhooks/ingest.py, over frame/telemetry.py) records,
+without a stack (tests/integration/test_telemetry.py runs real deliveries). Nothing here installs a
+global tracer provider or turns on the Azure SDKs' tracing: both are process-wide, and the process
+runs every other test too."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from inbox import telemetry
-from inbox.problems import Problem
+from frame import telemetry
+from frame.problems import INVALID_SIGNATURE, Problem
+from webhooks.ingest import CREATED, delivery_span
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
@@ -44,8 +46,8 @@ def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
 
 
 def test_a_delivery_span_carries_the_delivery_and_nothing_else(recorded: InMemorySpanExporter) -> None:
-    with telemetry.delivery_span("github", "72d3162e", "push") as span:
-        span.set_attribute(telemetry.CREATED, True)
+    with delivery_span("github", "72d3162e", "push") as span:
+        span.set_attribute(CREATED, True)
     finished = only_span(recorded)
     assert finished.name == "accept delivery"
     assert finished.kind is SpanKind.INTERNAL
@@ -59,8 +61,8 @@ def test_a_delivery_span_carries_the_delivery_and_nothing_else(recorded: InMemor
 
 
 def test_a_client_error_is_named_but_is_not_a_failure(recorded: InMemorySpanExporter) -> None:
-    with pytest.raises(Problem), telemetry.delivery_span("github", "1", "push"):
-        raise Problem(401, "invalid-signature", "The signature is missing or does not match")
+    with pytest.raises(Problem), delivery_span("github", "1", "push"):
+        raise INVALID_SIGNATURE()
     finished = only_span(recorded)
     assert (finished.attributes or {})["webhook.problem"] == "invalid-signature"
     assert finished.status.status_code is StatusCode.UNSET
@@ -68,7 +70,7 @@ def test_a_client_error_is_named_but_is_not_a_failure(recorded: InMemorySpanExpo
 
 
 def test_a_dependency_failure_is_a_failed_span_with_only_its_type(recorded: InMemorySpanExporter) -> None:
-    with pytest.raises(Problem), telemetry.delivery_span("github", "1", "push"):
+    with pytest.raises(Problem), delivery_span("github", "1", "push"):
         raise Problem(503, "dependency-unavailable", "A dependency is unavailable", "cosmos answered 500")
     finished = only_span(recorded)
     assert (finished.status.status_code, finished.status.description) == (StatusCode.ERROR, "dependency-unavailable")
@@ -79,7 +81,7 @@ def test_a_dependency_failure_is_a_failed_span_with_only_its_type(recorded: InMe
 def test_a_bug_or_the_deadline_is_a_failed_span_without_its_message(
     recorded: InMemorySpanExporter, error: BaseException
 ) -> None:
-    with pytest.raises(type(error)), telemetry.delivery_span("github", "1", "push"):
+    with pytest.raises(type(error)), delivery_span("github", "1", "push"):
         raise error
     finished = only_span(recorded)
     assert finished.status.status_code is StatusCode.ERROR
@@ -97,7 +99,7 @@ def test_otel_traces_exporter_names_exporters_and_none_means_none(value: str, na
 
 
 def test_exporters_are_found_by_their_standard_names(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="inbox.telemetry"):
+    with caplog.at_level(logging.WARNING, logger="frame.telemetry"):
         exporters = telemetry.named_exporters({"OTEL_TRACES_EXPORTER": "console,no-such-exporter"})
     assert [type(e) for e in exporters] == [ConsoleSpanExporter]  # opentelemetry-sdk registers `console`
     assert "no-such-exporter" in caplog.text  # named, skipped, and the app carries on
@@ -158,7 +160,7 @@ def test_without_the_workers_opentelemetry_mode_the_app_leaves_application_insig
     branches: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The host would forward every log of the app's as well: each would arrive twice."""
-    with caplog.at_level(logging.WARNING, logger="inbox.telemetry"):
+    with caplog.at_level(logging.WARNING, logger="frame.telemetry"):
         telemetry._configure({**AZURE, "PYTHON_ENABLE_OPENTELEMETRY": "false"})
     assert branches.calls == []
     assert "PYTHON_ENABLE_OPENTELEMETRY is not true" in caplog.text

@@ -23,7 +23,8 @@ import re
 import shutil
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +39,9 @@ class Echo(Protocol):
 
 
 STOP_GRACE_SECONDS = 5.0
+# A child's machine-readable report besides its ready line (the Cosmos server's refusals), as a dict.
+OnEvent = Callable[[dict[str, Any]], None]
+EVENT_PREFIX = b'{"event":'
 
 
 class ChildFailed(RuntimeError):
@@ -90,8 +94,13 @@ async def start_child(
     ready: ReadyLine | ReadyListening,
     ready_timeout: float = 60.0,
     echo: Echo | None = None,
+    on_event: OnEvent | None = None,
 ) -> Child:
-    """Start `argv` and wait until it is ready; its output goes to `log_dir/<name>.log` (and `echo`)."""
+    """Start `argv` and wait until it is ready; its output goes to `log_dir/<name>.log` (and `echo`).
+
+    `on_event` gets each line that is a JSON object starting with `{"event":`, other than the ready
+    line, while the child runs. If the start is cancelled (a SIGTERM during start-up), the child is
+    stopped before the cancellation goes on: nothing started is left running."""
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab", buffering=0)
     process = await asyncio.create_subprocess_exec(
@@ -103,13 +112,16 @@ async def start_child(
     )
     startup = StartupLines()
     child = Child(name, process, log_path)
-    child._pump = asyncio.create_task(_pump_output(process, log, echo, startup))
+    child._pump = asyncio.create_task(_pump_output(process, log, echo, startup, on_event))
     try:
         child.ports = await asyncio.wait_for(ready.wait(child, startup.lines), ready_timeout)
     except (TimeoutError, ChildFailed) as exc:
         await child.stop()
         tail = log_path.read_text(errors="replace")[-2000:]
         raise ChildFailed(f"{name} did not become ready ({exc or 'timed out'}); its log ends:\n{tail}") from None
+    except BaseException:
+        await child.stop()
+        raise
     finally:
         startup.close()
     return child
@@ -136,7 +148,13 @@ class StartupLines:
             self.lines.get_nowait()
 
 
-async def _pump_output(process: asyncio.subprocess.Process, log: Any, echo: Echo | None, startup: StartupLines) -> None:
+async def _pump_output(
+    process: asyncio.subprocess.Process,
+    log: Any,
+    echo: Echo | None,
+    startup: StartupLines,
+    on_event: OnEvent | None = None,
+) -> None:
     assert process.stdout is not None
     try:
         while line := await process.stdout.readline():
@@ -145,9 +163,25 @@ async def _pump_output(process: asyncio.subprocess.Process, log: Any, echo: Echo
             if echo is not None:
                 echo.write(line.decode(errors="replace"))
                 echo.flush()
+            if on_event is not None and line.startswith(EVENT_PREFIX):
+                _hand_over(line, on_event)
     finally:
         log.close()
         startup.offer(b"")  # end of output, for a check still waiting
+
+
+def _hand_over(line: bytes, on_event: OnEvent) -> None:
+    """A failing handler must not stop the pump: the child would block on a full pipe."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(message, dict) or message.get("event") == "ready":
+        return
+    try:
+        on_event(message)
+    except Exception as error:  # reported, and the child's output keeps flowing
+        print(f"devstack: could not report {message.get('event')!r} from a child: {error}", file=sys.stderr)
 
 
 @dataclass(frozen=True)

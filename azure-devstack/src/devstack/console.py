@@ -4,8 +4,11 @@ The function host writes one JSON object per line (devstack/funchost/logs.py); t
 its log file. The terminal gets, instead:
 - one line per invocation: time, function, status, duration;
 - the app's own log lines: time, level, message (warnings and errors coloured);
-- start-up problems and anything that is not a JSON line, as they are.
+- start-up problems and anything that is not a JSON line, as they are;
+- the host's warnings, such as a request refused for a missing or wrong function key.
 The host's other bookkeeping lines (the ready event, "Executing ...") are left to the log file.
+The stack's own notices (each refusal of the app's identity, devstack/refusals.py) are shaped the same
+way by `render_notice`.
 `--json` on `devstack up` shows the raw lines instead.
 """
 
@@ -14,12 +17,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 RESET = "\033[0m"
 COLOURS = {"WARNING": "\033[33m", "ERROR": "\033[31m", "CRITICAL": "\033[31m", "Failed": "\033[31m"}
 DIM, GREEN = "\033[2m", "\033[32m"
 HOST_LOGGER = "devstack.funchost"
+
+
+def render_notice(level: str, message: str, *, colour: bool, now: datetime | None = None) -> str:
+    """One of the stack's own lines (a refusal of the app's identity, ...), shaped like the app's lines."""
+    clock = (now or datetime.now(UTC)).strftime("%H:%M:%S")  # UTC, as the host's records are
+    text = f"{clock} {level:<7} {message}"
+    paint = COLOURS.get(level, "")
+    return f"{paint}{text}{RESET}" if colour and paint else text
 
 
 def wants_colour(stream: TextIO) -> bool:

@@ -6,7 +6,6 @@ arguments name them), which is how the stack starts them (children.py says why).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from devstack.certs import CertPaths
 from devstack.children import (
     Child,
     Echo,
+    OnEvent,
     ReadyLine,
     ReadyListening,
     base_environment,
@@ -80,9 +80,12 @@ async def start_cosmos(
     access_file: Path,
     account_id: str,
     log_dir: Path,
+    on_event: OnEvent | None = None,
 ) -> Child:
     """Cosmos DB for NoSQL: tokens from `issuer` get the data actions the assignments in `access_file`
-    (`infra_model.authorization.Authorizer.write`) grant within `account_id`, the account's ARM id."""
+    (`infra_model.authorization.Authorizer.write`) grant within `account_id`, the account's ARM id.
+
+    `on_event` gets its `{"event": "refused", "action", "scope", "principalId"}` line per refusal."""
     argv = [
         node_executable(),
         str(NODE_DIR / "cosmos.js"),
@@ -92,7 +95,7 @@ async def start_cosmos(
         *("--account-id", account_id, "--access-file", str(access_file)),
     ]
     env = {**base_environment(), "COSMOS_MASTER_KEY": key}
-    return await start_child("cosmos", argv, env=env, log_dir=log_dir, ready=ReadyLine())
+    return await start_child("cosmos", argv, env=env, log_dir=log_dir, ready=ReadyLine(), on_event=on_event)
 
 
 async def start_function_host(

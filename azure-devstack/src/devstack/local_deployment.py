@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.identities import LocalIdentities
 from infra_model import access, deployment
 from infra_model.authorization import Authorizer
-from infra_model.deployment import Context, Deferred, Principal
+from infra_model.deployment import Context, Deferred, Deployment, Principal
+from infra_model.naming import check_names
 from infra_model.parameters import azd_parameters
 from infra_model.resources import AppResources, ModelError, app_resources
+
+from devstack.identities import LocalIdentities
 
 # The local azd environment: what `azd env new` and the sign-in would supply.
 ENVIRONMENT_NAME = "local"
@@ -37,6 +39,7 @@ HOST_PLATFORM_SETTINGS = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_")
 
 @dataclass(frozen=True)
 class LocalDeployment:
+    deployment: Deployment
     resources: AppResources
     authorizer: Authorizer
 
@@ -74,9 +77,13 @@ def deploy(
     parameters.setdefault("principalId", azd_environment["AZURE_PRINCIPAL_ID"])
     context = Context(SUBSCRIPTION_ID, tenant_id, lambda _id, kind: _principal(people, kind, tenant_id))
     evaluated = deployment.load(infra_dir, parameters, context)
+    # Azure refuses the whole deployment for one bad name, so the stack does too, in the same words.
+    names = check_names(evaluated)
+    if names:
+        raise ModelError("\n".join(f"Azure would refuse this name: {problem}" for problem in names))
     resources = app_resources(evaluated)
     _check_servable(resources)
-    return LocalDeployment(resources=resources, authorizer=access.authorizer(evaluated))
+    return LocalDeployment(deployment=evaluated, resources=resources, authorizer=access.authorizer(evaluated))
 
 
 def _check_servable(resources: AppResources) -> None:

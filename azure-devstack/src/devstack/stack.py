@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import functools
 import os
 import secrets
@@ -22,21 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from infra_model.authorization import Authorizer
 
 from devstack import launchers, provision
 from devstack.blob_gateway import create_blob_gateway, storage_audiences
 from devstack.certs import CertPaths, ensure_certificates
-from devstack.children import Child, Echo
+from devstack.children import Child, ChildFailed, Echo
+from devstack.declaration import Declaration
 from devstack.faults import FAULTS_PATH, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identities import LocalIdentities
 from devstack.identity_endpoint import APP_SERVICE_PATH, create_identity_app
 from devstack.keyvault import DeletionPolicy, SeedSecret, create_keyvault_app, load_seed
 from devstack.launchers import LOOPBACK
-from devstack.declaration import Declaration
 from devstack.local_deployment import LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
+from devstack.preflight import HOST_PORT_OPTION, StartError, port_taken_message
 from devstack.project import Project
+from devstack.refusals import ObservedAuthorizer, Refusals
 from devstack.settings_files import EnvFile, write_dotenv, write_env_file, write_local_settings
 from devstack.tokens import Tenant, TokenVerifier
 
@@ -83,6 +87,9 @@ class StackOptions:
     debug_port: int | None = None
     # Where the function host's log lines go besides its log file (the terminal for `up`).
     host_echo: Echo | None = None
+    # Where each refusal of the app's identity is shown (the terminal for `up`); None: nowhere.
+    refusal_echo: Echo | None = None
+    colour: bool = False  # ANSI colours on refusal lines
 
 
 @dataclass
@@ -135,12 +142,8 @@ class _Plan:
         issuer_key.write_bytes(tenant.public_key_pem())
         certs = ensure_certificates(options.certs_dir or state / "certs")
         people = LocalIdentities()
-        local = deploy(
-            people,
-            tenant.tenant_id,
-            infra_dir=options.infra_dir or options.project.infra_dir,
-            environment=options.environment,
-        )
+        infra_dir = options.infra_dir or options.project.infra_dir
+        local = deploy(people, tenant.tenant_id, infra_dir=infra_dir, environment=options.environment)
         access_file = local.authorizer.write(state / "access.json")
         return cls(options, certs, tenant, people, local, issuer_key, access_file, log_dir)
 
@@ -186,11 +189,12 @@ class _Endpoints:
 async def start_stack(options: StackOptions) -> RunningStack:
     ensure_node_packages()
     plan = _Plan.make(options)
+    refusals = _refusals(plan)
     running = RunningStack()
     try:
         # The Node services first: they bind their own ports, which the gateway and the proxy need.
-        services = await _start_services(plan, running)
-        endpoints = await _serve_in_process(plan, services, running)
+        services = await _start_services(plan, running, refusals)
+        endpoints = await _serve_in_process(plan, services, running, refusals)
         await _provision(plan, endpoints)
         settings = _app_settings(plan, endpoints)
         host_url = await _start_function_host(plan, settings, running)
@@ -207,35 +211,63 @@ async def start_stack(options: StackOptions) -> RunningStack:
     return running
 
 
-async def _serve_in_process(plan: _Plan, services: _ServicePorts, running: RunningStack) -> _Endpoints:
+def _refusals(plan: _Plan) -> Refusals | None:
+    echo = plan.options.refusal_echo
+    if echo is None:
+        return None
+    options = plan.options
+    return Refusals.for_app(
+        options.project,
+        infra_dir=options.infra_dir,
+        environment=options.environment,
+        resources=plan.local.resources,
+        people=plan.people,
+        out=echo,
+        colour=options.colour,
+    )
+
+
+def _observed(app: web.Application, service: str, refusals: Refusals | None) -> web.Application:
+    """`app` reporting the refusals of the app's identity (it must decide with an ObservedAuthorizer)."""
+    if refusals is not None:
+        app.middlewares.append(refusals.middleware(service))
+    return app
+
+
+async def _serve_in_process(
+    plan: _Plan, services: _ServicePorts, running: RunningStack, refusals: Refusals | None
+) -> _Endpoints:
     """The token endpoint, the vault, the Blob gateway and the proxy, in front of the running `services`."""
     ports, resources = plan.options.ports, plan.local.resources
+    authorizer: Authorizer = plan.local.authorizer if refusals is None else ObservedAuthorizer(plan.local.authorizer)
     token_faults = Gate()
     identity_app = create_identity_app(
         tenant=plan.tenant, directory=plan.people.directory(), identity_header=plan.identity_header, faults=token_faults
     )
-    token_port = await _serve(identity_app, ports.token, running)
+    token_port = await _serve(identity_app, ports.token, running, option="--token-port")
     vault_app = create_keyvault_app(
         verifier=TokenVerifier(plan.tenant.public_key_pem(), plan.tenant.issuer, {KEY_VAULT_RESOURCE}),
         tenant_id=plan.tenant.tenant_id,
-        authorizer=plan.local.authorizer,
+        authorizer=authorizer,
         vault_id=resources.vault.id,
         seed=_seed_secrets(plan.options, plan.local),
         deletion=DeletionPolicy.for_vault(resources.vault, purge_protection=plan.options.vault_purge_protection),
     )
-    vault_port = await _serve(vault_app, ports.keyvault, running, tls=plan.certs)
+    vault_port = await _serve(
+        _observed(vault_app, "keyvault", refusals), ports.keyvault, running, tls=plan.certs, option="--keyvault-port"
+    )
     blob_port, cosmos_port = services.blob, services.cosmos
     account = resources.data_account
     gateway = create_blob_gateway(
         upstream=f"https://{LOOPBACK}:{blob_port}",
         upstream_ca=plan.certs.ca,
         verifier=TokenVerifier(plan.tenant.public_key_pem(), plan.tenant.issuer, storage_audiences(account.name)),
-        authorizer=plan.local.authorizer,
+        authorizer=authorizer,
         account_name=account.name,
         account_id=account.id,
         tenant_id=plan.tenant.tenant_id,
     )
-    gateway_port = await _serve(gateway, 0, running, tls=plan.certs)
+    gateway_port = await _serve(_observed(gateway, "blob", refusals), 0, running, tls=plan.certs)
     proxy = HostProxy(
         {
             f"{resources.vault.host}:443": (LOOPBACK, vault_port),
@@ -244,7 +276,10 @@ async def _serve_in_process(plan: _Plan, services: _ServicePorts, running: Runni
         }
     )
     running.proxies.append(proxy)
-    proxy_port = await proxy.start(LOOPBACK, ports.proxy)
+    try:
+        proxy_port = await proxy.start(LOOPBACK, ports.proxy)
+    except OSError as error:
+        raise _bind_error(error, ports.proxy, "--proxy-port") from None
     # The one control point for injected outages (devstack/faults.py): each target is a switch.
     faults = create_faults_app(
         {
@@ -262,7 +297,7 @@ async def _serve_in_process(plan: _Plan, services: _ServicePorts, running: Runni
     )
 
 
-async def _start_services(plan: _Plan, running: RunningStack) -> _ServicePorts:
+async def _start_services(plan: _Plan, running: RunningStack, refusals: Refusals | None) -> _ServicePorts:
     """Both Azurites and Cosmos, in parallel; any that started is stopped if another fails.
 
     A port left at 0 is bound by the child itself, which reports it (children.py says why)."""
@@ -288,6 +323,7 @@ async def _start_services(plan: _Plan, running: RunningStack) -> _ServicePorts:
             access_file=plan.access_file,
             account_id=resources.cosmos.id,
             log_dir=plan.log_dir,
+            on_event=None if refusals is None else functools.partial(refusals.from_event, "cosmos"),
         ),
     ]
     outcomes = await asyncio.gather(*starts, return_exceptions=True)
@@ -340,17 +376,24 @@ def _app_settings(plan: _Plan, endpoints: _Endpoints) -> dict[str, str]:
 
 async def _start_function_host(plan: _Plan, settings: Mapping[str, str], running: RunningStack) -> str:
     """The app on the local host; "" when the port is left to `func start`."""
-    if plan.options.ports.functions is None:
+    port = plan.options.ports.functions
+    if port is None:
         return ""
-    host = await launchers.start_function_host(
-        plan.options.project.root,
-        plan.options.ports.functions,  # 0: the host binds a free port and reports it
-        settings=settings,
-        keys=(plan.function_key, plan.master_key),
-        log_dir=plan.log_dir,
-        echo=plan.options.host_echo,
-        debug_port=plan.options.debug_port,
-    )
+    try:
+        host = await launchers.start_function_host(
+            plan.options.project.root,
+            port,  # 0: the host binds a free port and reports it
+            settings=settings,
+            keys=(plan.function_key, plan.master_key),
+            log_dir=plan.log_dir,
+            echo=plan.options.host_echo,
+            debug_port=plan.options.debug_port,
+        )
+    except ChildFailed as failure:
+        # Taken since `up` checked it: say so in one line, as `up` would have.
+        if port and "address already in use" in str(failure).lower():
+            raise StartError(port_taken_message(port, HOST_PORT_OPTION)) from None
+        raise
     running.children.append(host)
     return f"http://{LOOPBACK}:{host.ports[0]}"
 
@@ -385,11 +428,20 @@ def _describe(
                 "cosmos": f"https://{LOOPBACK}:{endpoints.cosmos}/_devstack/authorizations",
             },
             "accessFile": str(plan.access_file),
+            # What infra/ deploys, by Azure endpoint: the app's settings name them however it likes.
+            "endpoints": {
+                "vault": plan.local.resources.vault.uri,
+                "blob": plan.local.resources.data_account.blob_endpoint,
+                "cosmos": plan.local.resources.cosmos.endpoint,
+            },
             "resourceIds": {
                 "vault": plan.local.resources.vault.id,
                 "dataAccount": plan.local.resources.data_account.id,
                 "cosmos": plan.local.resources.cosmos.id,
             },
+            # The proxy that joins those Azure host names to the local services, and the token endpoint.
+            "proxyUrl": f"http://{LOOPBACK}:{endpoints.proxy}",
+            "tokenEndpoint": f"{endpoints.token_base}{APP_SERVICE_PATH}",
             "caCert": str(plan.certs.ca),
             "logDir": str(plan.log_dir),
             "pids": {"stack": os.getpid(), **{c.name: c.pid for c in running.children}},
@@ -397,7 +449,9 @@ def _describe(
     )
 
 
-async def _serve(app: web.Application, port: int, running: RunningStack, *, tls: CertPaths | None = None) -> int:
+async def _serve(
+    app: web.Application, port: int, running: RunningStack, *, tls: CertPaths | None = None, option: str = ""
+) -> int:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     running.runners.append(runner)
@@ -406,10 +460,20 @@ async def _serve(app: web.Application, port: int, running: RunningStack, *, tls:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(tls.server_cert, tls.server_key)
     site = web.TCPSite(runner, LOOPBACK, port, ssl_context=ssl_context)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:
+        raise _bind_error(error, port, option) from None
     server = site._server
     assert isinstance(server, asyncio.Server)
     return int(server.sockets[0].getsockname()[1])
+
+
+def _bind_error(error: OSError, port: int, option: str) -> Exception:
+    """A port taken since `up` checked it, in `up`'s words; any other failure as it is."""
+    if error.errno == errno.EADDRINUSE and port and option:
+        return StartError(port_taken_message(port, option))
+    return error
 
 
 def declared_secrets(project: Project, local: LocalDeployment) -> dict[str, str]:
@@ -430,7 +494,7 @@ def _seed_secrets(options: StackOptions, local: LocalDeployment) -> list[SeedSec
     left_out = {name for name, value in declared.items() if {name, value} & chosen}
     unknown = sorted(chosen - set(declared) - set(declared.values()))
     if unknown:
-        raise ValueError(
+        raise StartError(
             f"--unseeded names no declared secret: {', '.join(unknown)} (declared: {', '.join(declared) or 'none'})"
         )
     seed = [s for s in (load_seed(options.seed_file) if options.seed_file else []) if s.name not in left_out]

@@ -4,9 +4,9 @@ Per request, in the host's order: a head Kestrel would refuse is answered 414/43
 the path is decoded as Kestrel decodes it, `%2F` left as it is (request_path); `/admin/...` goes to
 the admin API; anything else is matched against the compiled route table (404 with an empty body
 when nothing matches, including a method the route does not allow), then the function's authLevel is
-checked (401 with an empty body), then the body is read within the host's limits (body), then the
-function is invoked. A failed invocation answers 500 with an empty body; the traceback only goes to
-the log.
+checked (401 with an empty body, and a warning line naming the method and path), then the body is
+read within the host's limits (body), then the function is invoked. A failed invocation answers 500
+with an empty body; the traceback only goes to the log.
 
 Two answers come from the limits (limits.HostLimits):
 - A body the host cannot read (over FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, 100 MB by default, or
@@ -35,7 +35,7 @@ from devstack.funchost.connection import HostServer, answer_and_close, oversized
 from devstack.funchost.http_binding import to_function_request, to_web_response
 from devstack.funchost.indexing import AppFunction, HttpTrigger, IndexedApp, IndexingError
 from devstack.funchost.invoker import Invoker, Outcome
-from devstack.funchost.keys import HostKeys, presented_key
+from devstack.funchost.keys import KEY_HEADER, KEY_QUERY_PARAMETER, AuthLevel, HostKeys, presented_key
 from devstack.funchost.limits import HostLimits
 from devstack.funchost.request_path import InvalidRequestTargetError, decoded_path
 from devstack.funchost.routing import RouteTable, RouteTemplateError, compile_route, full_template
@@ -91,6 +91,9 @@ class FunctionHost:
         trigger = function.trigger
         assert isinstance(trigger, HttpTrigger)
         if self._keys.level_on_function_route(presented_key(request.headers, request.query)) < trigger.auth_level:
+            # One line on the terminal, as `func start` shows a refused request; never the key, and the
+            # path without its query string (where ?code= would be).
+            log.warning("[401] %s %s: %s", request.method, path, _missing_key(trigger.auth_level))
             return empty(401)
         try:
             body = await read_body(request, self.limits)
@@ -124,6 +127,11 @@ class FunctionHost:
             return await answer_and_close(request, 502)
         outcome = invocation.result()
         return empty(500) if outcome.value is None else outcome.value
+
+
+def _missing_key(required: AuthLevel) -> str:
+    which = "master key" if required >= AuthLevel.ADMIN else "function key"
+    return f"the {which} is missing or wrong ({KEY_HEADER} header or ?{KEY_QUERY_PARAMETER}=)"
 
 
 def _origin_form_target(request: web.BaseRequest) -> str:

@@ -22,6 +22,16 @@ function answerInternalError(res, err) {
   }
 }
 
+// One line on stderr per request refused by RBAC (the first refused decision), which the stack shows
+// on its terminal when the principal is the app's (devstack/refusals.py). Names no token.
+function reportRefusal(description) {
+  const refused = (description.authorizations || []).find(decision => !decision.allowed);
+  if (refused) {
+    const { action, scope, principalId } = refused;
+    process.stderr.write(`${JSON.stringify({ event: "refused", action, scope, principalId })}\n`);
+  }
+}
+
 // auth: { accountHost, accountId, issuer, issuerKey (KeyObject), masterKey (Buffer | null), rbac }
 function createCosmosServer({ cert, key, auth }) {
   patches.install();
@@ -58,6 +68,7 @@ function createCosmosServer({ cert, key, auth }) {
     if (verdict.denial) {
       const { status, message, substatus } = verdict.denial;
       devtools.record(description, status === 401 ? "unauthorized" : "forbidden");
+      reportRefusal(description);
       sendCosmosError(res, status, message, { substatus });
       return;
     }

@@ -1,4 +1,4 @@
-"""The archive (Blob) and the index (Cosmos): the only code that knows their shapes.
+"""The archive and the digests (Blob) and the index (Cosmos DB): the only code that knows their shapes.
 
 A delivery is written blob first, index record second, both create-only, with nothing read first: a
 new delivery costs exactly its two writes, and the service's "already exists" answers do the dedup.
@@ -10,17 +10,22 @@ new delivery costs exactly its two writes, and the service's "already exists" an
 - the same id with a different body is a conflict, never an overwrite.
 Blobs outlive their index records (the lifecycle rule deletes after more than retentionDays, the TTL
 at exactly retentionDays), so an id whose record has expired is simply stored again.
+
+The daily digests are one JSON blob per UTC day in their own container (`DigestArchive`), and
+diagnostics performs each data action on a blob and an item that no source can name (`probe_*`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import functools
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -31,9 +36,10 @@ from azure.cosmos.exceptions import CosmosHttpResponseError
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import ContainerClient
 
-from inbox.clients import get_clients
-from inbox.dependencies import BLOB, COSMOS, calling
-from inbox.problems import Problem, bad_request, not_found
+from frame.clients import get_clients
+from frame.dependencies import BLOB, COSMOS, calling
+from frame.problems import DELIVERY_CONFLICT, Problem, bad_request, not_found
+from webhooks.settings import get_webhook_settings
 
 
 def utc_timestamp(moment: datetime.datetime) -> str:
@@ -98,9 +104,7 @@ class Page:
 
 
 def conflict(event_id: str) -> Problem:
-    return Problem(
-        409, "delivery-conflict", "A different payload was already stored under this delivery id", f"id {event_id}"
-    )
+    return DELIVERY_CONFLICT(f"id {event_id}")
 
 
 class EventStore:
@@ -252,7 +256,99 @@ def _fingerprint(where: EventFilter, limit: int) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+# --- the daily digests ---------------------------------------------------------------------------
+
+
+class DigestArchive:
+    """One JSON document per UTC day, `<yyyy-mm-dd>.json`; rewriting a day replaces it."""
+
+    def __init__(self, blobs: ContainerClient) -> None:
+        self._blobs = blobs
+
+    async def exists(self, day: datetime.date) -> bool:
+        with calling(BLOB):
+            try:
+                await self._blobs.get_blob_client(digest_name(day)).get_blob_properties()
+            except ResourceNotFoundError:
+                return False
+        return True
+
+    async def write(self, day: datetime.date, document: Mapping[str, Any]) -> None:
+        with calling(BLOB):
+            await self._blobs.upload_blob(
+                digest_name(day),
+                json.dumps(document, sort_keys=True, indent=2).encode(),
+                overwrite=True,
+                content_settings=ContentSettings(content_type="application/json"),
+            )
+
+
+def digest_name(day: datetime.date) -> str:
+    return f"{day.isoformat()}.json"
+
+
+# --- diagnostics: each data action once, on shapes no source uses -------------------------------------
+# Sources match [a-z0-9][a-z0-9-]*, so this partition and blob prefix never show up in a source's data.
+PROBE_PARTITION = "_diagnostics"
+PROBE_BLOB = f"{PROBE_PARTITION}/probe"
+PROBE_ITEM = {"id": PROBE_PARTITION, "source": PROBE_PARTITION, "ttl": 3600}
+
+
+async def probe_write_blob(blobs: ContainerClient) -> None:
+    await blobs.upload_blob(PROBE_BLOB, b"", overwrite=True)
+
+
+async def probe_read_blob(blobs: ContainerClient) -> None:
+    await blobs.get_blob_client(PROBE_BLOB).get_blob_properties()
+
+
+async def probe_read_index_metadata(index: ContainerProxy) -> None:
+    await index.read()
+
+
+async def probe_read_item(index: ContainerProxy) -> None:
+    with contextlib.suppress(ResourceNotFoundError):  # authorised; the probe may not exist yet
+        await index.read_item(PROBE_PARTITION, partition_key=PROBE_PARTITION)
+
+
+async def probe_create_item(index: ContainerProxy) -> None:
+    with contextlib.suppress(ResourceExistsError):  # authorised; an earlier run created it
+        await index.create_item(dict(PROBE_ITEM))
+
+
+async def probe_query(index: ContainerProxy) -> None:
+    rows = index.query_items("SELECT VALUE COUNT(1) FROM c", partition_key=PROBE_PARTITION)
+    async for _ in rows:
+        break
+
+
+# --- the feature's containers, as views of the frame's process-wide clients ---------------------------
+
+
+@dataclass(frozen=True)
+class Containers:
+    events: ContainerClient  # EVENTS_CONTAINER: the archive
+    digests: ContainerClient  # DIGESTS_CONTAINER
+    index: ContainerProxy  # COSMOS_CONTAINER in COSMOS_DATABASE
+
+
+@functools.cache
+def get_containers() -> Containers:
+    clients, settings = get_clients(), get_webhook_settings()
+    database = clients.cosmos.get_database_client(settings.cosmos_database)
+    return Containers(
+        events=clients.blob_service.get_container_client(settings.events_container),
+        digests=clients.blob_service.get_container_client(settings.digests_container),
+        index=database.get_container_client(settings.cosmos_container),
+    )
+
+
 @functools.cache
 def get_event_store() -> EventStore:
-    clients = get_clients()
-    return EventStore(clients.events_blobs, clients.events_index)
+    containers = get_containers()
+    return EventStore(containers.events, containers.index)
+
+
+@functools.cache
+def get_digest_archive() -> DigestArchive:
+    return DigestArchive(get_containers().digests)

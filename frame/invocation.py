@@ -3,7 +3,7 @@
 - The whole invocation, retries included, runs under REQUEST_DEADLINE_SECONDS (8 s by default;
   GitHub stops waiting for a webhook at 10 s). Past it, the caller gets a 503 naming the dependency
   that was still being waited on, while the answer can still be seen. A write cut short is safe:
-  both writes are create-only and a redelivery adopts whatever landed (inbox/store.py).
+  both writes are create-only and a redelivery adopts whatever landed (webhooks/store.py, for example).
 - `Problem`s become `application/problem+json`; anything else is a bug, answered 500 with no detail.
 - What is logged, and at which level, is what an operator acts on: a client error is INFO without a
   traceback; a dependency failure WARNING; a bug ERROR with its traceback. The query string is never
@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from inbox.dependencies import deadline_watch
-from inbox.problems import Problem, dependency_unavailable
-from inbox.settings import get_settings
+from frame.dependencies import deadline_watch
+from frame.problems import Problem, dependency_unavailable, internal_error
+from frame.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def problem_responses(handler: Handler) -> Handler:
             return problem.to_response()
         except Exception:
             log.exception("%s %s failed with an unhandled error", req.method, _path(req))
-            return Problem(500, "internal-error", "The inbox failed to handle the request").to_response()
+            return internal_error().to_response()
 
     return wrapper
 

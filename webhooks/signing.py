@@ -16,7 +16,7 @@ def secret_name(source: str) -> str:
 
 
 def sign(secret: str, body: bytes) -> str:
-    """The header value a sender computes; used by tests and the `devstack sign` helper."""
+    """The header value a sender computes; used by tests and scripts/sign.py."""
     return PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 

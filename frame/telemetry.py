@@ -1,12 +1,13 @@
-"""Traces: the span of each delivery, and where every span goes, decided once per process.
+"""Traces: where every span goes, decided once per process, and the span of one unit of a feature's work.
 
 The spans. The Azure SDKs make one span per client operation (`SecretClient.get_secret`,
 `BlobClient.upload_blob`, `ContainerProxy.create_item`) with one HTTP span per request under it,
-token requests included (azure-core's OpenTelemetry plugin, which redacts query values). The app adds
-one span per delivery, `delivery_span`, with its source, id and event type as attributes: what
-Application Insights shows as custom dimensions. It needs a span of its own: in a worker, the current
-span is the host's invocation span, known only by its id (a non-recording span), so attributes set on
-it go nowhere. Only validated header values go into attributes: never a secret, a signature or the body.
+token requests included (azure-core's OpenTelemetry plugin, which redacts query values). A feature
+adds one span per unit of its work with `operation_span` (the webhook feature: one per delivery, with
+its source, id and event type as attributes, webhooks/ingest.py): what Application Insights shows as
+custom dimensions. It needs a span of its own: in a worker, the current span is the host's invocation
+span, known only by its id (a non-recording span), so attributes set on it go nowhere. Only validated
+values go into attributes: never a secret, a signature or a body.
 
 Where they go (`configure`):
 - a tracer provider is already installed (the worker configured the Azure Monitor distro itself under
@@ -23,8 +24,8 @@ Either way OTEL_TRACES_EXPORTER adds exporters by their standard names (`console
 exporter package's; unset or `none`: none, rather than the SDK's `otlp`, which needs a collector and a
 package the app does not ship), and TRACES_FILE appends each span to a file as one JSON line.
 
-When: when the process builds its clients (inbox/clients.py), before the first SDK call, or at its
-first delivery, not at import. Importing and configuring the distro takes about 300 ms and starts
+When: when the process builds its clients (frame/clients.py), before the first SDK call, or at its
+first operation span, not at import. Importing and configuring the distro takes about 300 ms and starts
 about ten threads, and left to its defaults it probes the VM metadata endpoint; indexing must stay
 fast and touch no network.
 """
@@ -45,7 +46,7 @@ from opentelemetry import trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from inbox.problems import Problem
+from frame.problems import Problem
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -67,12 +68,6 @@ RESOURCE_DETECTORS = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
 # otherwise also instrument requests and urllib3, which its own exporter and credential use.
 UNUSED_INSTRUMENTATIONS = ("django", "fastapi", "flask", "httpx", "psycopg2", "requests", "urllib", "urllib3")
 
-# The delivery span's attributes.
-SOURCE = "webhook.source"
-DELIVERY_ID = "webhook.delivery_id"
-EVENT_TYPE = "webhook.event_type"
-CREATED = "webhook.created"
-PROBLEM = "webhook.problem"
 ERROR_TYPE = "error.type"  # OpenTelemetry semantic conventions: the class of a failure
 
 _tracer = trace.get_tracer("inbox")
@@ -133,7 +128,7 @@ def worker_telemetry(environ: Mapping[str, str]) -> bool:
 def _configure_azure_monitor(connection_string: str, processors: list[SpanProcessor]) -> None:
     from azure.monitor.opentelemetry import configure_azure_monitor  # noqa: PLC0415
 
-    from inbox.identity import get_telemetry_credential  # noqa: PLC0415 - identity imports the dependency layer
+    from frame.identity import get_telemetry_credential  # noqa: PLC0415 - identity imports the dependency layer
 
     # As the Python worker does when it configures the distro itself (azure-functions-runtime, otel.py):
     # the Functions resource detector, instead of the distro's default VM one, which probes the VM metadata
@@ -196,22 +191,24 @@ def json_lines_exporter(path: Path) -> SpanExporter:
 
 
 @contextmanager
-def delivery_span(source: str, event_id: str, event_type: str) -> Iterator[Span]:
-    """Accepting one delivery. A 4xx answer is not an error of the app's; a 5xx or a bug is."""
+def operation_span(name: str, attributes: Mapping[str, str], *, problem_attribute: str) -> Iterator[Span]:
+    """One unit of a feature's work. A 4xx answer is not an error of the app's; a 5xx or a bug is.
+
+    A `Problem` raised inside records its slug as `problem_attribute`.
+    """
     configure()
-    attributes = {SOURCE: source, DELIVERY_ID: event_id, EVENT_TYPE: event_type}
     # No exception events: their messages and tracebacks are not for telemetry.
     with _tracer.start_as_current_span(
-        "accept delivery",
+        name,
         kind=SpanKind.INTERNAL,
-        attributes=attributes,
+        attributes=dict(attributes),
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
         try:
             yield span
         except Problem as problem:
-            span.set_attribute(PROBLEM, problem.slug)
+            span.set_attribute(problem_attribute, problem.slug)
             if problem.status >= 500:
                 span.set_status(Status(StatusCode.ERROR, problem.slug))
             raise

@@ -3,26 +3,22 @@
 At 00:05 UTC it counts the previous UTC day's events per source and type and writes
 `digests/<yyyy-mm-dd>.json` in the data account. Rerunning rewrites identical content. Days of the
 last week that have no digest (the app was down at 00:05) are written too; a day whose events have
-already expired from the index (Cosmos TTL) is written with what remains.
+already expired from the index (Cosmos TTL) is written with what remains. Where and how digests are
+stored is webhooks/store.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import azure.functions as func
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import ContentSettings
-from azure.storage.blob.aio import ContainerClient
 
-from inbox.clients import get_clients
-from inbox.settings import get_settings
-from inbox.store import EventFilter, EventStore, get_event_store, utc_timestamp
+from webhooks.settings import get_webhook_settings
+from webhooks.store import DigestArchive, EventFilter, EventStore, get_digest_archive, get_event_store, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +31,8 @@ CATCH_UP_DAYS = 7
 @bp.timer_trigger(schedule=SCHEDULE, arg_name="timer", run_on_startup=False, use_monitor=True)
 async def daily_digest(timer: func.TimerRequest) -> None:
     today = datetime.datetime.now(datetime.UTC).date()
-    clients = get_clients()
-    written = await write_digests(get_event_store(), clients.digests_blobs, get_settings().sources, today)
+    sources = get_webhook_settings().sources
+    written = await write_digests(get_event_store(), get_digest_archive(), sources, today)
     log.info(
         "wrote %d digest(s)",
         len(written),
@@ -45,21 +41,15 @@ async def daily_digest(timer: func.TimerRequest) -> None:
 
 
 async def write_digests(
-    store: EventStore, digests: ContainerClient, sources: Sequence[str], today: datetime.date
+    store: EventStore, digests: DigestArchive, sources: Sequence[str], today: datetime.date
 ) -> list[datetime.date]:
     """Yesterday's digest always; earlier days of the last week only where one is missing."""
     yesterday = today - datetime.timedelta(days=1)
     earlier = [today - datetime.timedelta(days=n) for n in range(2, CATCH_UP_DAYS + 1)]
-    present = await asyncio.gather(*(_exists(digests, day) for day in earlier))
+    present = await asyncio.gather(*(digests.exists(day) for day in earlier))
     days = [yesterday] + [day for day, found in zip(earlier, present, strict=True) if not found]
     for day in days:
-        document = await build_digest(store, sources, day)
-        await digests.upload_blob(
-            digest_name(day),
-            json.dumps(document, sort_keys=True, indent=2).encode(),
-            overwrite=True,
-            content_settings=ContentSettings(content_type="application/json"),
-        )
+        await digests.write(day, await build_digest(store, sources, day))
     return days
 
 
@@ -71,15 +61,3 @@ async def build_digest(store: EventStore, sources: Sequence[str], day: datetime.
         counts = await store.count_types(EventFilter(source=source, **window))
         per_source[source] = {"total": sum(counts.values()), "byType": dict(sorted(counts.items()))}
     return {"date": day.isoformat(), "window": window, "sources": per_source}
-
-
-def digest_name(day: datetime.date) -> str:
-    return f"{day.isoformat()}.json"
-
-
-async def _exists(digests: ContainerClient, day: datetime.date) -> bool:
-    try:
-        await digests.get_blob_client(digest_name(day)).get_blob_properties()
-    except ResourceNotFoundError:
-        return False
-    return True

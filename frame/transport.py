@@ -8,7 +8,7 @@ setting: `HTTPS_PROXY` (the local stack uses it to reach the Azure host names, a
 may need it for egress) is read once, here, and handed to every client as `proxies`. Per-host
 `NO_PROXY` exceptions are not applied to those clients; the token endpoint is reached directly.
 
-Timeouts are per attempt; the request deadline (inbox/invocation.py) bounds the whole call, retries
+Timeouts are per attempt; the request deadline (frame/invocation.py) bounds the whole call, retries
 included. The read timeout leaves room inside the deadline for one retry of an attempt that hung.
 """
 

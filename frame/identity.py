@@ -1,5 +1,5 @@
 """The only place the app makes a credential: one async credential per worker process, for the clients,
-and one sync credential for the telemetry exporter, which sends from its own threads (inbox/telemetry.py).
+and one sync credential for the telemetry exporter, which sends from its own threads (frame/telemetry.py).
 
 `AZURE_TOKEN_CREDENTIALS` decides which credential that is, as the Azure SDK guidance describes: in
 Azure (and on the local stack) `ManagedIdentityCredential`, so nothing is probed and nothing else is
@@ -8,7 +8,7 @@ everywhere; only the app settings differ. `require_envvar` turns a missing setti
 instead of a slow walk through every credential type.
 
 Token requests are marked as waits on the `identity` dependency, so a token endpoint that hangs or
-fails is reported as such, not as whichever service the token was for (inbox/dependencies.py). The
+fails is reported as such, not as whichever service the token was for (frame/dependencies.py). The
 telemetry credential's are not: the exporter asks for them outside every invocation, on its own threads.
 """
 
@@ -24,9 +24,9 @@ from azure.core.exceptions import AzureError
 from azure.identity import DefaultAzureCredential as SyncDefaultAzureCredential
 from azure.identity.aio import DefaultAzureCredential
 
-from inbox.dependencies import IDENTITY, TokenUnavailable, waiting_for
-from inbox.settings import get_settings
-from inbox.transport import get_transport
+from frame.dependencies import IDENTITY, TokenUnavailable, waiting_for
+from frame.settings import get_settings
+from frame.transport import get_transport
 
 # A token endpoint that is down should fail a request in seconds, not minutes of retries.
 TOKEN_RETRY_TOTAL = 2

@@ -23,18 +23,19 @@ import datetime
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 from azure.keyvault.secrets.aio import SecretClient
 
-from inbox.clients import get_clients
-from inbox.dependencies import KEY_VAULT, Waits, current_waits, problem_for_dependency_error, waiting_for
-from inbox.problems import Problem
-from inbox.settings import get_settings
-from inbox.signing import secret_name
+from frame.access import network_refusal
+from frame.clients import get_clients
+from frame.dependencies import KEY_VAULT, Waits, current_waits, problem_for_dependency_error, waiting_for
+from frame.problems import SOURCE_NOT_CONFIGURED, Problem
+from webhooks.settings import get_webhook_settings
+from webhooks.signing import secret_name
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,7 @@ class _Entry:
 
 
 def secret_missing(source: str) -> Problem:
-    return Problem(
-        503,
-        "source-not-configured",
-        "This source has no signing secret yet; retry later",
+    return SOURCE_NOT_CONFIGURED(
         f"the Key Vault secret {secret_name(source)!r} does not exist",
         headers={"Retry-After": str(int(FAILED_REFRESH_BACKOFF_SECONDS))},
     )
@@ -158,7 +156,7 @@ class SecretCache:
         try:
             latest: KeyVaultSecret | None = await self._client.get_secret(name)
         except HttpResponseError as error:
-            if error.status_code != 403:  # 403 here: the latest version is disabled
+            if not latest_disabled(error):
                 raise
             latest = None
         current = [latest] if latest is not None and usable(latest.properties) else []
@@ -170,6 +168,15 @@ class SecretCache:
         wanted = others[: VERSIONS_ACCEPTED - len(current)]
         previous = await asyncio.gather(*(self._client.get_secret(name, p.version) for p in wanted))
         return tuple(s.value for s in (*current, *previous) if s.value)
+
+
+def latest_disabled(error: HttpResponseError) -> bool:
+    """Key Vault's 403 for reading a disabled version (inner error SecretDisabled), not a 403 refusing the
+    app's identity (ForbiddenByRbac) or its network (frame/access.py): those must fail, and be named."""
+    odata = error.error
+    inner = odata.innererror if odata is not None else None
+    code = inner.get("code") if isinstance(inner, Mapping) else None
+    return error.status_code == 403 and code != "ForbiddenByRbac" and network_refusal(error) is None
 
 
 def created(properties: SecretProperties) -> datetime.datetime:
@@ -189,4 +196,4 @@ def usable(properties: SecretProperties) -> bool:
 
 @functools.cache
 def get_secret_cache() -> SecretCache:
-    return SecretCache(get_clients().secrets, ttl_seconds=get_settings().secret_cache_seconds)
+    return SecretCache(get_clients().secrets, ttl_seconds=get_webhook_settings().secret_cache_seconds)

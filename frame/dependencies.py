@@ -1,9 +1,12 @@
 """Calls to Key Vault, Blob, Cosmos and the token endpoint: how their failures become 503s that name them.
 
 Every call the app makes to a dependency runs inside `calling(<name>)` (or `waiting_for(<name>)` where the
-caller handles errors itself). That does two things:
+caller handles errors itself, and then maps them with `problem_for_dependency_error`). That does three things:
 - an SDK error becomes a 503 `dependency-unavailable` problem naming the dependency, never its message;
-- when the invocation's deadline expires (inbox/invocation.py), the innermost dependency that was
+- a refusal of the app's identity (401/403, not a network rule, not a full Cosmos partition) is logged
+  once, as one WARNING line naming the refused data action, its scope and the role infra/ grants it
+  with (frame/access.py): the operator reads why in the log, the caller only gets the 503;
+- when the invocation's deadline expires (frame/invocation.py), the innermost dependency that was
   still being waited on is recorded, so the 503 says which one hung: the token endpoint inside a Blob
   call is reported as `identity`, not `blob`. A request queued behind another request's call (the
   secret cache shares one Key Vault round trip) reports what that call was waiting on.
@@ -12,6 +15,7 @@ caller handles errors itself). That does two things:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,8 +23,10 @@ from dataclasses import dataclass, field
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
 
-from inbox.access_hints import network_refusal
-from inbox.problems import Problem, dependency_unavailable
+from frame import access
+from frame.problems import Problem, dependency_unavailable
+
+log = logging.getLogger(__name__)
 
 IDENTITY, KEY_VAULT, BLOB, COSMOS = "identity", "keyvault", "blob", "cosmos"
 # Cosmos DB's 403 sub-status for a logical partition at its 20 GB limit ("Diagnose and troubleshoot
@@ -43,7 +49,7 @@ class Waits:
         return self.hung_on or (self.open[-1] if self.open else None)
 
 
-_waits: ContextVar[Waits | None] = ContextVar("inbox_waits", default=None)
+_waits: ContextVar[Waits | None] = ContextVar("dependency_waits", default=None)
 
 
 @contextmanager
@@ -99,9 +105,11 @@ def problem_for_dependency_error(dependency: str, error: AzureError) -> Problem:
         return dependency_unavailable(IDENTITY, "the app could not get a token for its managed identity")
     if getattr(error, "sub_status", None) == COSMOS_PARTITION_FULL:
         detail = f"{dependency} refused the write: this source's partition is full"
-    elif network_refusal(error) is not None:  # private networking: no role would change this answer
+    elif access.network_refusal(error) is not None:  # private networking: no role would change this answer
         detail = f"{dependency} refused the request by its network rules; /api/diagnostics says what to check"
     elif isinstance(error, ClientAuthenticationError) or status in (401, 403):
+        if status in (401, 403):  # a 401 without a status is the credential's, not the service's answer
+            log.warning("%s", access.refusal_line(dependency, error))
         detail = f"{dependency} refused the app's identity; an operator can see why at /api/diagnostics"
     elif isinstance(error, ServiceRequestError):
         detail = f"{dependency} could not be reached"

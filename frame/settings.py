@@ -1,7 +1,10 @@
-"""The app's configuration: one frozen object read from environment variables (app settings).
+"""Configuration from app settings: the parsing helpers, and the frame's own settings.
 
-Every field names its app setting, so the error for a missing or malformed value names it too, and
-the infra tests can compare the Bicep app settings against this module instead of a copied list.
+A settings object is a frozen dataclass of `AppSettings` whose fields each name their app setting
+(`setting(...)`), so the error for a missing or malformed value names it too, and the infra tests can
+compare the Bicep app settings against the code instead of a copied list. The frame reads the
+endpoints, the identity and the deadline here; a feature declares its own object the same way
+(webhooks/settings.py).
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
-SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 CONTAINER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 # The values azure-identity accepts for AZURE_TOKEN_CREDENTIALS: a credential family or one credential.
 TOKEN_CREDENTIAL_CHOICES = frozenset(
@@ -37,6 +39,9 @@ TOKEN_CREDENTIAL_CHOICES = frozenset(
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and never echoes a secret."""
+
+
+# --- parsing: (setting name, raw text) -> value, or SettingsError naming the setting ----------------
 
 
 def https_url(name: str, raw: str) -> str:
@@ -73,14 +78,19 @@ def log_level(name: str, raw: str) -> int:
     return level
 
 
-def source_list(name: str, raw: str) -> tuple[str, ...]:
-    sources = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
-    if not sources:
-        raise SettingsError(f"{name} must list at least one source")
-    for source in sources:
-        if not SOURCE_NAME.fullmatch(source):
-            raise SettingsError(f"{name}: {source!r} is not a valid source name (pattern {SOURCE_NAME.pattern})")
-    return sources
+def name_list(pattern: re.Pattern[str]) -> Callable[[str, str], tuple[str, ...]]:
+    """Comma-separated names, each matching `pattern`, duplicates dropped, at least one."""
+
+    def parse(name: str, raw: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(s.strip() for s in raw.split(",") if s.strip()))
+        if not names:
+            raise SettingsError(f"{name} must list at least one name")
+        for value in names:
+            if not pattern.fullmatch(value):
+                raise SettingsError(f"{name}: {value!r} is not a valid name (pattern {pattern.pattern})")
+        return names
+
+    return parse
 
 
 def container_name(name: str, raw: str) -> str:
@@ -102,37 +112,18 @@ def token_credentials(name: str, raw: str) -> str:
 
 
 def setting(env: str, parse: Callable[[str, str], Any], default: str | None = None) -> Any:
+    """A field read from the app setting `env`; without a default, every deployment must set it."""
     return dataclasses.field(metadata={"env": env, "parse": parse, "default": default})
 
 
-@dataclass(frozen=True)
-class Settings:
-    key_vault_endpoint: str = setting("AZURE_KEY_VAULT_ENDPOINT", https_url)
-    blob_endpoint: str = setting("AZURE_STORAGE_BLOB_ENDPOINT", https_url)
-    cosmos_endpoint: str = setting("AZURE_COSMOS_ENDPOINT", https_url)
-    cosmos_database: str = setting("COSMOS_DATABASE", non_empty)
-    cosmos_container: str = setting("COSMOS_CONTAINER", non_empty)
-    sources: tuple[str, ...] = setting("WEBHOOK_SOURCES", source_list)
-    # Read by azure-identity itself; required here so a deployment without it fails on the first
-    # request with a clear message instead of silently probing a chain of credentials.
-    token_credentials: str = setting("AZURE_TOKEN_CREDENTIALS", token_credentials)
-    # Absent means the system-assigned identity.
-    client_id: str | None = setting("AZURE_CLIENT_ID", non_empty, default="")
-    events_container: str = setting("EVENTS_CONTAINER", container_name, default="events")
-    digests_container: str = setting("DIGESTS_CONTAINER", container_name, default="digests")
-    max_payload_bytes: int = setting("MAX_PAYLOAD_BYTES", positive_int, default=str(1024 * 1024))
-    secret_cache_seconds: int = setting("SECRET_CACHE_SECONDS", positive_int, default="300")
-    # Every HTTP function answers within this, whatever hangs: GitHub gives up on a webhook after 10 s.
-    request_deadline_seconds: float = setting("REQUEST_DEADLINE_SECONDS", positive_seconds, default="8")
-    # The Azure SDKs log every request and response at INFO (about 4 KB per delivery, all of it billed
-    # by Application Insights); AZURE_LOG_LEVEL=INFO turns that back on while investigating.
-    sdk_log_level: int = setting("AZURE_LOG_LEVEL", log_level, default="WARNING")
+class AppSettings:
+    """The base of a frozen settings dataclass whose fields are `setting(...)`s."""
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]  # every subclass is a dataclass
             name, parse, default = field.metadata["env"], field.metadata["parse"], field.metadata["default"]
             raw = env.get(name, "").strip()
             if raw:
@@ -143,14 +134,34 @@ class Settings:
                 values[field.name] = parse(name, default) if default else None
         return cls(**values)
 
+    @classmethod
+    def required_names(cls) -> frozenset[str]:
+        """App settings that have no default: every deployment must provide them."""
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        return frozenset(f.metadata["env"] for f in fields if f.metadata["default"] is None)
 
-def required_setting_names() -> frozenset[str]:
-    """App settings that have no default: every deployment must provide them."""
-    return frozenset(f.metadata["env"] for f in dataclasses.fields(Settings) if f.metadata["default"] is None)
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        return frozenset(f.metadata["env"] for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
 
-def all_setting_names() -> frozenset[str]:
-    return frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
+@dataclass(frozen=True)
+class Settings(AppSettings):
+    """The frame's settings: where the three services are, which identity, and the request deadline."""
+
+    key_vault_endpoint: str = setting("AZURE_KEY_VAULT_ENDPOINT", https_url)
+    blob_endpoint: str = setting("AZURE_STORAGE_BLOB_ENDPOINT", https_url)
+    cosmos_endpoint: str = setting("AZURE_COSMOS_ENDPOINT", https_url)
+    # Read by azure-identity itself; required here so a deployment without it fails on the first
+    # request with a clear message instead of silently probing a chain of credentials.
+    token_credentials: str = setting("AZURE_TOKEN_CREDENTIALS", token_credentials)
+    # Absent means the system-assigned identity.
+    client_id: str | None = setting("AZURE_CLIENT_ID", non_empty, default="")
+    # Every HTTP function answers within this, whatever hangs: GitHub gives up on a webhook after 10 s.
+    request_deadline_seconds: float = setting("REQUEST_DEADLINE_SECONDS", positive_seconds, default="8")
+    # The Azure SDKs log every request and response at INFO (about 4 KB per delivery, all of it billed
+    # by Application Insights); AZURE_LOG_LEVEL=INFO turns that back on while investigating.
+    sdk_log_level: int = setting("AZURE_LOG_LEVEL", log_level, default="WARNING")
 
 
 @functools.cache

@@ -1,10 +1,13 @@
-"""Process-wide async clients for Key Vault, Blob and Cosmos, built once from settings + credential.
+"""Process-wide async clients for Key Vault, Blob and Cosmos DB, built once from settings + credential.
 
 A client holds a connection pool and a token cache: making one per request costs a TLS handshake and a
 token request each time (measured in FIELD-NOTES: 100 uploads took 0.4 s with one client, 2.8 s with a
-client per call). All three share one transport (inbox/transport.py) and one credential. Retry budgets
-are small on purpose: the request deadline (inbox/invocation.py) bounds every call anyway, and a
+client per call). All three share one transport (frame/transport.py) and one credential. Retry budgets
+are small on purpose: the request deadline (frame/invocation.py) bounds every call anyway, and a
 retry that cannot finish inside it is wasted.
+
+Only the service clients live here. A feature takes what it needs from them (a container, a database)
+in its own code: `ContainerClient` and `ContainerProxy` are cheap views that share these clients' pipelines.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import functools
 import logging
 from dataclasses import dataclass
 
-from azure.cosmos.aio import ContainerProxy, CosmosClient
+from azure.cosmos.aio import CosmosClient
 from azure.keyvault.secrets.aio import SecretClient
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
+from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-from inbox import telemetry
-from inbox.identity import get_credential
-from inbox.settings import get_settings
-from inbox.transport import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, get_proxies, get_transport
+from frame import telemetry
+from frame.identity import get_credential
+from frame.settings import get_settings
+from frame.transport import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, get_proxies, get_transport
 
 RETRY_TOTAL = 2
 RETRY_BACKOFF_SECONDS = 0.3
@@ -31,10 +34,7 @@ RETRY_BACKOFF_MAX_SECONDS = 2
 class Clients:
     secrets: SecretClient
     blob_service: BlobServiceClient
-    events_blobs: ContainerClient
-    digests_blobs: ContainerClient
     cosmos: CosmosClient
-    events_index: ContainerProxy
 
 
 @functools.cache
@@ -76,12 +76,4 @@ def get_clients() -> Clients:
         retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
         timeout=settings.request_deadline_seconds,
     )
-    index = cosmos.get_database_client(settings.cosmos_database).get_container_client(settings.cosmos_container)
-    return Clients(
-        secrets=secrets,
-        blob_service=blob_service,
-        events_blobs=blob_service.get_container_client(settings.events_container),
-        digests_blobs=blob_service.get_container_client(settings.digests_container),
-        cosmos=cosmos,
-        events_index=index,
-    )
+    return Clients(secrets=secrets, blob_service=blob_service, cosmos=cosmos)

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 
 import azure.functions as func
 
-from inbox import ingest
-from inbox.invocation import problem_responses
-from inbox.problems import Problem, bad_request, json_response, not_found
-from inbox.secret_cache import get_secret_cache
-from inbox.settings import get_settings
-from inbox.signing import SIGNATURE_HEADER
-from inbox.store import (
+from frame.invocation import problem_responses
+from frame.problems import PAYLOAD_TOO_LARGE, bad_request, json_response, not_found
+from webhooks import ingest
+from webhooks.secret_cache import get_secret_cache
+from webhooks.settings import get_webhook_settings
+from webhooks.signing import SIGNATURE_HEADER
+from webhooks.store import (
     Delivery,
     EventFilter,
     decode_continuation,
@@ -57,9 +57,9 @@ MAX_CONTENT_TYPE = 200
 async def ingest_webhook(req: func.HttpRequest) -> func.HttpResponse:
     source = known_source(req.route_params.get("source", ""))
     body = req.get_body()
-    limit = get_settings().max_payload_bytes
+    limit = get_webhook_settings().max_payload_bytes
     if len(body) > limit:
-        raise Problem(413, "payload-too-large", "The payload is too large", f"the limit is {limit} bytes")
+        raise PAYLOAD_TOO_LARGE(f"the limit is {limit} bytes")
     delivery = parse_delivery(source, req.headers, body)
     saved = await ingest.accept(get_secret_cache(), get_event_store(), delivery, req.headers.get(SIGNATURE_HEADER))
     return json_response(saved.record.to_json(), status=202 if saved.created else 200)
@@ -97,7 +97,7 @@ async def get_event_payload(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def known_source(source: str) -> str:
-    if source not in get_settings().sources:
+    if source not in get_webhook_settings().sources:
         raise not_found(f"no webhook source named {source[:40]!r} is configured")
     return source
 

@@ -1,0 +1,28 @@
+"""The webhook feature's settings: which sources it accepts, where it archives and indexes them."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from frame.settings import AppSettings, container_name, name_list, non_empty, positive_int, setting
+
+SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+
+@dataclass(frozen=True)
+class WebhookSettings(AppSettings):
+    sources: tuple[str, ...] = setting("WEBHOOK_SOURCES", name_list(SOURCE_NAME))
+    cosmos_database: str = setting("COSMOS_DATABASE", non_empty)
+    cosmos_container: str = setting("COSMOS_CONTAINER", non_empty)
+    events_container: str = setting("EVENTS_CONTAINER", container_name, default="events")
+    digests_container: str = setting("DIGESTS_CONTAINER", container_name, default="digests")
+    max_payload_bytes: int = setting("MAX_PAYLOAD_BYTES", positive_int, default=str(1024 * 1024))
+    secret_cache_seconds: int = setting("SECRET_CACHE_SECONDS", positive_int, default="300")
+
+
+@functools.cache
+def get_webhook_settings() -> WebhookSettings:
+    """Validated on first use, like the frame's (frame/settings.py)."""
+    return WebhookSettings.from_environment()
