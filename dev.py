@@ -40,6 +40,7 @@ COMPAT_MINORS = (11, 12)
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
   up [ARGS]     start the local Azure stack and serve the app (python -m devstack up --help)
   test [ARGS]   run lint, type checks and the whole test suite (extra ARGS go to pytest)
+  check         before anything runs: the code's SDK calls against access.toml and infra/, Azure's names
   compat        run the unit and integration tests on every other Python (3.11, 3.12) found here
   bench [ARGS]  start a private stack and print latency and throughput (bench/run.py --help)
   setup         only create .venv and install Python and npm dependencies
@@ -69,6 +70,7 @@ def _main(argv: list[str]) -> int:
         "setup": lambda python: 0,
         "up": lambda python: up(python, args),
         "test": lambda python: run_tests(python, args),
+        "check": lambda python: run([python, "-m", "devstack", "check", *args]),
         "bench": lambda python: run([python, "-m", "bench.run", *args]),
         "compat": lambda python: run_compat(args),
         "python": lambda python: run([python, *args]),

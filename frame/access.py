@@ -131,7 +131,7 @@ def hint(declared: DeclaredAction, location: Location, settings: Settings, princ
     """One sentence and one command: what was refused, and how infra/ grants it."""
     refused = f"The identity may not perform {declared.action} (to {declared.why})."
     if declared.role is None:
-        return f"{refused} No role in infra/ grants it: {declared.fix or 'add one to infra/'}."
+        return f"{refused} No role in infra/ grants it; {declared.fix or 'add one to infra/'}."
     if declared.service == "cosmos":
         command = _cosmos_command(declared, location, settings, principal)
     else:
@@ -265,7 +265,7 @@ def _granted(known: Grants, service: str, actions: tuple[str, ...]) -> str:
             said.append(
                 f"{prefix}infra/ grants it with '{role}' at {level} scope"
                 if role
-                else f"{prefix}no role in infra/ grants it: {fix or 'add one to infra/'}"
+                else f"{prefix}no role in infra/ grants it; {fix or 'add one to infra/'}"
             )
     return "; ".join(said)
 

@@ -16,8 +16,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from devstack import check_cli, checks, code_scan, sdk_actions
+from devstack import check_cli, checks, code_scan, grants, role_advice, sdk_actions
+from devstack.declaration import Declaration
 from devstack.project import Project
+from devstack.refusals import Fixes
 from devstack.sdk_actions import Permission
 
 MINIMAL_INFRA = Path(__file__).resolve().parent / "minimal_app" / "infra"  # the tooling's own test app
@@ -32,6 +34,7 @@ BLOB_WRITE = f"{_BLOBS}/write"
 BLOB_ADD = f"{_BLOBS}/add/action"
 GET_SECRET = "Microsoft.KeyVault/vaults/secrets/getSecret/action"
 SET_SECRET = "Microsoft.KeyVault/vaults/secrets/setSecret/action"
+CONTAINER_READ = "Microsoft.Storage/storageAccounts/blobServices/containers/read"
 # The minimal app's settings (minimal_app/infra/app.bicep) that locate each resource, as its
 # notes/access.toml names them.
 _RESOURCES = {
@@ -168,9 +171,55 @@ def test_put_blob_is_write_or_add_for_a_new_blob_and_overwrite_needs_write() -> 
 def test_the_narrowest_built_in_role_is_the_one_allowing_least_of_the_service(
     service: str, action: str, data_action: bool, role: str
 ) -> None:
-    found = checks.narrowest_role(service, [Permission(action, data_action)])
+    found = role_advice.narrowest_role(service, [Permission(action, data_action)])
     assert found is not None
     assert found.name == role
+
+
+def test_grants_check_and_refusals_give_one_answer_in_the_same_words(tmp_path: Path) -> None:
+    project = make_app(
+        tmp_path,
+        """\
+        def nothing() -> None:
+            pass
+        """,
+        {"blob": [CONTAINER_READ], "keyvault": [SET_SECRET], "cosmos": [READ_METADATA, ITEMS_DELETE]},
+    )
+    advisor = role_advice.RoleAdvisor.for_project(project)
+    fixes = {g.declared.action: g.fix for g in grants.resolve_with(advisor)}
+    officer = (
+        "to grant it, assign the app's identity the built-in role 'Key Vault Secrets Officer' "
+        "(the narrowest that has it) in infra/"
+    )
+    extend = f"to grant it, add it to the custom role '{PAGES_ROLE}' ({PAGES_ROLE_FILE})"
+    notes_contributor = (
+        "infra/ already grants it to the app's identity "
+        "(role 'Storage Blob Data Contributor', infra/app.bicep:writeNotes)"
+    )
+    # A Blob container operation is a control-plane action: the Contributor role at the container has it.
+    assert fixes == {CONTAINER_READ: "", SET_SECRET: officer, READ_METADATA: "", ITEMS_DELETE: extend}
+    assert grants.ungranted(project) == [
+        f"greeting: infra/ grants the app's identity no role for {SET_SECRET} (test): {officer}",
+        f"pages: infra/ grants the app's identity no role for {ITEMS_DELETE} (test): {extend}",
+    ]
+
+    resources = advisor.resources
+    containers = f"{resources.data_account.id}/blobServices/default/containers"
+    declaration = Declaration.load(project.access_file)
+    (notes,) = advisor.scopes(declaration.of_service("blob"))
+    (pages,) = advisor.scopes(declaration.of_service("cosmos"))
+    refusals = Fixes(project, None, {}, resources)  # the local deployment as the advisor's own
+    assert refusals.for_refusal("keyvault", SET_SECRET, f"{resources.vault.id}/secrets/greeting") == officer
+    assert refusals.for_refusal("cosmos", ITEMS_DELETE, pages) == extend
+    assert refusals.for_refusal("blob", CONTAINER_READ, notes) == notes_contributor
+    assert refusals.for_refusal("blob", CONTAINER_READ, f"{containers}/elsewhere") == (
+        "to grant it, assign the app's identity the built-in role 'Storage Blob Data Reader' "
+        "(the narrowest that has it) in infra/ (the app does not declare it in shop/access.toml)"
+    )
+    assert refusals.for_refusal("cosmos", READ_METADATA, resources.cosmos.id) == (
+        "to grant it, assign the app's identity the Cosmos DB built-in data role 'Cosmos DB Built-in Data Reader' "
+        "(the narrowest that has it) in infra/ (the app does not declare it in shop/access.toml)"
+    )
 
 
 # ---- the scan and the check on a tiny app ---------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 # The project root holds function_app.py; the Functions host reads local.settings.json from there.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-# Bicep outputs (infra/main.bicep) -> the app settings the app reads (inbox/settings.py).
+# Bicep outputs (infra/main.bicep) -> the app settings the app reads (frame/settings.py, webhooks/settings.py).
 APP_SETTINGS_FROM_OUTPUTS = {
     "AZURE_KEY_VAULT_ENDPOINT": "AZURE_KEY_VAULT_ENDPOINT",
     "AZURE_STORAGE_BLOB_ENDPOINT": "AZURE_STORAGE_BLOB_ENDPOINT",

@@ -34,7 +34,7 @@ from devstack.declaration import Declaration
 from devstack.declaration import Resource as DeclaredResource
 from infra_model.deployment import Context, DeployedResource, Deployment, Principal, load
 from infra_model.naming import assigned_by_azure, check_names, secret_name_problem
-from infra_model.resources import BLOB_CONTAINER, COSMOS_CONTAINER, AppResources, app_resources
+from infra_model.resources import BLOB_CONTAINER, COSMOS_SQL_CONTAINER, AppResources, app_resources
 from infra_model.syntax import (
     COSMOS_SCOPE_TYPES,
     ROLE_ASSIGNMENT,
@@ -1231,7 +1231,9 @@ def _locate_cosmos_container(
     database_setting, container_setting = resource.database_setting or "", resource.container_setting or ""
     wanted = (str(settings[database_setting]), str(settings[container_setting]))
     deployed = [
-        tuple(c.name.split("/")[1:]) for c in deployment.of_type(COSMOS_CONTAINER) if c.id.startswith(account.id + "/")
+        tuple(c.name.split("/")[1:])
+        for c in deployment.of_type(COSMOS_SQL_CONTAINER)
+        if c.id.startswith(account.id + "/")
     ]
     if wanted not in deployed:
         found = ", ".join("/".join(pair) for pair in deployed) or "none"

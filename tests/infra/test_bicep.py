@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from infra_model.deployment import Deployment
 from infra_model.naming import assigned_by_azure
-from infra_model.resources import BLOB_CONTAINER, COSMOS_CONTAINER, app_resources
+from infra_model.resources import BLOB_CONTAINER, COSMOS_SQL_CONTAINER, app_resources
 from infra_model.syntax import Infra, call_arguments, text
 
 from frame.settings import SettingsError
@@ -189,7 +189,7 @@ def _payloads_expire(deployment: Deployment, container: str) -> list[str]:
 
 
 def _index_expires(deployment: Deployment, database: str, name: str) -> list[str]:
-    found = [c for c in deployment.of_type(COSMOS_CONTAINER) if c.name.split("/")[1:] == [database, name]]
+    found = [c for c in deployment.of_type(COSMOS_SQL_CONTAINER) if c.name.split("/")[1:] == [database, name]]
     if not found:
         return []
     where = f"Cosmos DB container {database}/{name} ({found[0].source})"

@@ -155,4 +155,7 @@ def test_an_action_infra_does_not_grant_is_named_with_its_fix(tmp_path: Path) ->
     drop_resource(root / "modules" / "access.bicep", "appSecretsUser")
     missing = [g for g in grants.resolve(project, root) if g.assignment is None]
     assert {g.declared.action.rsplit("/", 2)[-2] for g in missing} == {"readMetadata", "getSecret"}
-    assert all("assign 'Key Vault Secrets User' to the app's identity" in g.fix for g in missing)
+    assert {g.fix for g in missing} == {
+        "to grant it, assign the app's identity the built-in role 'Key Vault Secrets User' "
+        "(the narrowest that has it) in infra/"
+    }

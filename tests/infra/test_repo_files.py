@@ -240,11 +240,13 @@ def test_dependabot_updates_pip_npm_and_the_actions_where_their_manifests_are() 
     updates = load_yaml(DEPENDABOT)["updates"]
     assert {(u["package-ecosystem"], u["directory"]) for u in updates} == {
         ("pip", "/"),
-        ("npm", "/devstack/node"),
+        ("pip", "/azure-devstack"),
+        ("npm", "/azure-devstack/src/devstack/node"),
         ("github-actions", "/"),
     }
     assert list(REPO.glob("requirements*.txt"))
-    assert (REPO / "devstack" / "node" / "package-lock.json").is_file()
+    assert (REPO / "azure-devstack" / "pyproject.toml").is_file()
+    assert (REPO / "azure-devstack" / "src" / "devstack" / "node" / "package-lock.json").is_file()
 
 
 # The dev container and the editor.
@@ -290,12 +292,15 @@ def test_local_stack_task_is_ready_when_dev_py_up_says_the_stack_is_up() -> None
     # --debug: the host runs under debugpy on the port the attach configuration connects to.
     assert [task["command"], *task["args"]] == ["python3", "dev.py", "up", "--debug"]
     attach = next(c for c in launch()["configurations"] if c["request"] == "attach" and "connect" in c)
-    assert f"DEBUG_PORT = {attach['connect']['port']}" in (REPO / "devstack" / "__main__.py").read_text()
+    assert (
+        f"DEBUG_PORT = {attach['connect']['port']}"
+        in (REPO / "azure-devstack" / "src" / "devstack" / "__main__.py").read_text()
+    )
     assert task["isBackground"] is True
     background = task["problemMatcher"]["background"]
     # dev.py echoes the command it hands over to; `python -m devstack up` prints this line once ready.
     ready_line = "Local Azure stack is up"
-    assert f'"{ready_line}",' in (REPO / "devstack" / "__main__.py").read_text()
+    assert f'"{ready_line}",' in (REPO / "azure-devstack" / "src" / "devstack" / "__main__.py").read_text()
     assert re.search(background["beginsPattern"], f"+ {sys.executable} -m devstack up")
     assert re.search(background["endsPattern"], ready_line)
     assert not re.search(background["endsPattern"], f"{ready_line} soon")

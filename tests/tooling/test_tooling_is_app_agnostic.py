@@ -62,11 +62,14 @@ def test_the_tooling_never_imports_the_app() -> None:
         if path.suffix != ".py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            modules += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            offenders += [
-                f"{path.relative_to(ROOT)}:{node.lineno} imports {m}" for m in modules if m.split(".")[0] in packages
-            ]
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            offenders += [f"{where} imports {m}" for m in modules if m.split(".")[0] in packages]
     assert offenders == [], "\n".join(offenders)
 
 

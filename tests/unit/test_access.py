@@ -88,7 +88,7 @@ async def test_without_an_operations_map_a_storage_refusal_is_an_action_on_the_r
 
 def test_an_action_infra_grants_to_no_role_comes_with_the_fix(grants_file: Path) -> None:
     refused = cosmos_rbac_refusal(f"{COSMOS}/sqlDatabases/containers/items/delete", "dbs/inbox/colls/events")
-    assert refusal_line("cosmos", refused).endswith("; no role in infra/ grants it: extend the role")
+    assert refusal_line("cosmos", refused).endswith("; no role in infra/ grants it; extend the role")
 
 
 def test_an_undeclared_action_says_so(grants_file: Path) -> None:
@@ -103,7 +103,7 @@ async def test_an_action_granted_differently_per_resource_names_each_way(grants_
     assert refusal_line("blob", refused) == (
         f"blob refused the app's identity {BLOBS}/read (BlobClient.download_blob) on /exports/2026-12-01.json "
         "(403 AuthorizationPermissionMismatch); for archive: infra/ grants it with 'Storage Blob Data Contributor' "
-        f"at container scope; for exports: no role in infra/ grants it: {READER_FIX}"
+        f"at container scope; for exports: no role in infra/ grants it; {READER_FIX}"
     )
 
 
@@ -185,7 +185,7 @@ def test_a_cosmos_hint_scopes_the_custom_role_to_the_container(grants_file: Path
 def test_a_hint_for_an_ungranted_action_gives_the_fix(grants_file: Path) -> None:
     (declared,) = access.grants().of_resource("exports")
     assert hint(declared, Location(container="exports"), SETTINGS, PRINCIPAL).endswith(
-        f"No role in infra/ grants it: {READER_FIX}."
+        f"No role in infra/ grants it; {READER_FIX}."
     )
 
 

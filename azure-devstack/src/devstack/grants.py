@@ -15,24 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from infra_model.authorization import Assignment
+from infra_model.deployment import Deployment
+from infra_model.resources import AppResources
+
+from devstack import role_advice, sdk_actions
 from devstack.declaration import Declaration, DeclaredAction, Resource
-from devstack.project import Project, ProjectError
-from infra_model import access
-from infra_model.authorization import Assignment, Authorizer, permits
-from infra_model.deployment import Context, Deployment, Principal, load
-from infra_model.parameters import azd_parameters
-from infra_model.resources import AppResources, app_resources
-from infra_model.roles import BUILT_IN_ROLES, COSMOS_BUILT_IN_ROLES, RoleDefinition
+from devstack.project import Project
+from devstack.role_advice import RoleAdvisor, resource_scopes
 
-# Any values do: the file holds no names. These make one deployment to reason about.
-_ENVIRONMENT = {"AZURE_ENV_NAME": "grants", "AZURE_LOCATION": "grants", "AZURE_PRINCIPAL_ID": "developer"}
-_APP = Principal("app-principal", "app-client", "tenant")
 ABOUT = "Generated from {access} and infra/ by `python -m devstack grants --write`; do not edit."
 
 
@@ -42,7 +38,7 @@ class ActionGrant:
     declared: DeclaredAction
     scopes: tuple[str, ...]  # where the app's requests for it fall, as the service computes them
     assignment: Assignment | None  # the assignment that allows it at every scope, if one does
-    fix: str  # what to change in infra/ when none does ("" when granted)
+    fix: str  # what to change in infra/ when none does ("" when granted), in devstack/role_advice.py's words
 
     @property
     def scope_level(self) -> str:
@@ -52,73 +48,24 @@ class ActionGrant:
 def evaluate(
     project: Project, infra_dir: Path | None = None, environment: Mapping[str, str] | None = None
 ) -> tuple[Deployment, AppResources]:
-    """infra/ deployed once, for reasoning: `environment` is azd environment values over neutral ones."""
-    infra = infra_dir or project.infra_dir
-    context = Context("00000000-0000-0000-0000-000000000000", "tenant", lambda _id, _kind: _APP)
-    parameters = azd_parameters(infra, {**_ENVIRONMENT, **(environment or {})})
-    parameters.setdefault("environmentName", "grants")
-    parameters.setdefault("location", "grants")
-    parameters.setdefault("principalId", "developer")
-    deployment = load(infra, parameters, context)
-    return deployment, app_resources(deployment)
+    """infra/ deployed once, for reasoning (`role_advice.evaluate`)."""
+    return role_advice.evaluate(project, infra_dir, environment)
 
 
 def resolve(
     project: Project, infra_dir: Path | None = None, environment: Mapping[str, str] | None = None
 ) -> list[ActionGrant]:
-    deployment, resources = evaluate(project, infra_dir, environment)
-    authorizer = access.authorizer(deployment)
-    declaration = Declaration.load(project.access_file)
+    return resolve_with(RoleAdvisor.for_project(project, infra_dir, environment))
+
+
+def resolve_with(advisor: RoleAdvisor) -> list[ActionGrant]:
+    """Each declared action of `advisor.project`, against the infra/ the advisor evaluated."""
     found = []
-    for resource, declared in declaration.actions():
-        scopes = tuple(resource_scopes(resource, resources))
-        decisions = [authorizer.decide(_APP.principal_id, declared.action, scope) for scope in scopes]
-        granted = decisions[0].assignment if decisions and all(d.allowed for d in decisions) else None
-        fix = "" if granted else role_fix(declared.action, scopes, authorizer, project)
-        found.append(ActionGrant(resource, declared, scopes, granted, fix))
+    for resource, declared in Declaration.load(advisor.project.access_file).actions():
+        scopes = tuple(resource_scopes(resource, advisor.resources))
+        advice = advisor.advise(declared.action, scopes, resource.service)
+        found.append(ActionGrant(resource, declared, scopes, advice.granted, "" if advice.granted else advice.text))
     return found
-
-
-def resource_scopes(resource: Resource, resources: AppResources) -> Iterator[str]:
-    """The Azure scopes of the app's requests on a declared resource, located through its settings."""
-    settings = resources.settings
-    endpoint = _setting(settings, resource.endpoint_setting, resource)
-    if resource.service == "keyvault":
-        _expect_host(endpoint, resources.vault.host, resource)
-        for name in resource.secrets(settings):
-            yield f"{resources.vault.id}/secrets/{name}"
-    elif resource.service == "blob":
-        _expect_host(endpoint, resources.data_account.blob_host, resource)
-        container = _setting(settings, resource.container_setting or "", resource)
-        yield f"{resources.data_account.id}/blobServices/default/containers/{container}"
-    else:
-        _expect_host(endpoint, resources.cosmos.host, resource)
-        database = _setting(settings, resource.database_setting or "", resource)
-        container = _setting(settings, resource.container_setting or "", resource)
-        yield f"{resources.cosmos.id}/dbs/{database}/colls/{container}"
-
-
-def role_fix(action: str, scopes: tuple[str, ...], authorizer: Authorizer, project: Project) -> str:
-    """One sentence: the role to extend or to grant so that the app may perform `action` at `scopes`."""
-    held = [a for a in authorizer.assignments if a.principal_id == _APP.principal_id and _covers_all(a, scopes)]
-    provider = "/".join(action.split("/")[:2])  # Microsoft.DocumentDB/databaseAccounts
-    custom = next(
-        (a for a in held if "/" in a.role.id and any(d.startswith(provider) for d in a.role.data_actions)), None
-    )
-    if custom is not None:  # a custom role of the app's: extending it keeps least privilege
-        return f"add {action} to the custom role '{custom.role.name}' ({custom.source.split(':')[0]} in infra/)"
-    role = narrowest_role(action)
-    level = scope_level(scopes[0]) if scopes else "resource"
-    where = held[0].source.split(":")[0] if held else "infra/"
-    if role is None:
-        return f"no built-in role known here grants {action}: define a role that does and assign it in {where}"
-    return f"assign '{role.name}' to the app's identity at the {level} in {where}"
-
-
-def narrowest_role(action: str) -> RoleDefinition | None:
-    """The built-in role with the fewest permissions that includes `action` (data-plane)."""
-    candidates = [r for r in (*BUILT_IN_ROLES, *COSMOS_BUILT_IN_ROLES) if permits(r, action)]
-    return min(candidates, key=lambda r: (len(r.data_actions) + len(r.actions), r.name), default=None)
 
 
 def scope_level(scope: str) -> str:
@@ -144,13 +91,35 @@ def manifest(project: Project, infra_dir: Path | None = None) -> dict[str, Any]:
                 "why": grant.declared.why,
                 "role": grant.assignment.role.name if grant.assignment else None,
                 # A built-in role's GUID; None for a custom role, whose id differs per account.
-                "roleId": grant.assignment.role.id if grant.assignment and "/" not in grant.assignment.role.id else None,
+                "roleId": grant.assignment.role.id
+                if grant.assignment and "/" not in grant.assignment.role.id
+                else None,
                 "scopeLevel": grant.scope_level or None,
                 "fix": grant.fix or None,
             }
         )
     about = ABOUT.format(access=project.access_file.relative_to(project.root))
-    return {"about": about, "resources": list(resources.values())}
+    services = sorted({g.resource.service for g in resolved} - SERVICES_NAMING_THE_ACTION)
+    return {"about": about, "resources": list(resources.values()), "operations": operations(services)}
+
+
+# Key Vault's 403 ForbiddenByRbac names the action ("Action: '...'") and Cosmos DB's 403/5301 names it
+# too ("... perform action [...]"); Storage's AuthorizationPermissionMismatch does not ("Authorize access
+# to blobs ... Troubleshoot": it says only that the permission is missing). For those services the app
+# reads the action from the SDK method the refused call went through, in this map.
+SERVICES_NAMING_THE_ACTION = frozenset({"keyvault", "cosmos"})
+
+
+def operations(services: list[str]) -> dict[str, list[str]]:
+    """`Class.method` -> the actions it needs with its default arguments, for every SDK method of
+    these services that a token may call (devstack.sdk_actions)."""
+    table: dict[str, list[str]] = {}
+    for service in services:
+        for method in sdk_actions.methods_of(service):
+            needs = method.needs()
+            if needs.refused is None and needs.requirements:
+                table[method.name] = [r.alternatives[0].action for r in needs.requirements]
+    return dict(sorted(table.items()))
 
 
 def render(project: Project, infra_dir: Path | None = None) -> str:
@@ -178,27 +147,6 @@ def ungranted(project: Project, environment: Mapping[str, str] | None = None) ->
         for g in resolve(project, environment=environment)
         if g.assignment is None
     ]
-
-
-def _covers_all(assignment: Assignment, scopes: tuple[str, ...]) -> bool:
-    return all(assignment.covers(scope) for scope in scopes)
-
-
-def _setting(settings: Mapping[str, Any], name: str, resource: Resource) -> str:
-    value = settings.get(name)
-    if value is None or not str(value):
-        raise ProjectError(
-            f"resource {resource.name!r} is located by the app setting {name}, which infra/ does not set on the function app"
-        )
-    return str(value)
-
-
-def _expect_host(endpoint: str, host: str, resource: Resource) -> None:
-    if (urlsplit(endpoint).hostname or "").lower() != host.lower():
-        raise ProjectError(
-            f"resource {resource.name!r}: the app setting {resource.endpoint_setting} points at {endpoint}, "
-            f"which is not the {resource.service} resource infra/ deploys ({host})"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from azure.core.exceptions import ResourceExistsError
 from azure.cosmos import PartitionKey
 from azure.cosmos.aio import CosmosClient
 from azure.storage.blob.aio import BlobServiceClient
-
 from infra_model.resources import CosmosContainer
 
 

@@ -107,7 +107,8 @@ def app_resources(deployment: Deployment) -> AppResources:
     data_accounts = [a for a in deployment.of_type(STORAGE_ACCOUNT) if a.id != host_account.id]
     if len(data_accounts) != 1:
         raise ModelError(
-            f"infra/ deploys {len(data_accounts)} storage accounts besides the host's; the local stack serves exactly one"
+            f"infra/ deploys {len(data_accounts)} storage accounts besides the host's; "
+            "the local stack serves exactly one"
         )
     return AppResources(
         site=site,

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from infra_model.authorization import Authorizer, Decision
 
 from devstack.blob_gateway.credentials import authenticate
 from devstack.blob_gateway.errors import (
@@ -32,7 +33,6 @@ from devstack.blob_gateway.errors import (
 from devstack.blob_gateway.operations import Operation, Permission, Requirement, parse_target, resolve
 from devstack.blob_gateway.upstream import Upstream
 from devstack.tokens import TokenVerifier
-from infra_model.authorization import Authorizer, Decision
 
 log = logging.getLogger(__name__)
 

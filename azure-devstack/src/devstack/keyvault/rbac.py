@@ -33,6 +33,8 @@ from enum import Enum, auto
 from types import MappingProxyType
 from typing import Any
 
+from infra_model.authorization import Decision
+
 from devstack.keyvault.errors import ServiceError
 from devstack.keyvault.routes import (
     BACKUP_SECRET,
@@ -48,7 +50,6 @@ from devstack.keyvault.routes import (
     SET_SECRET,
     UPDATE_SECRET,
 )
-from infra_model.authorization import Decision
 
 _SECRETS = "Microsoft.KeyVault/vaults/secrets"
 GET_SECRET_ACTION = f"{_SECRETS}/getSecret/action"

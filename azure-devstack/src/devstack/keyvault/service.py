@@ -28,6 +28,7 @@ from typing import Any
 
 import jwt
 from aiohttp import hdrs, web
+from infra_model.authorization import Authorizer
 
 from devstack.keyvault.api_versions import api_version
 from devstack.keyvault.bodies import MAX_REQUEST_BYTES, read_json_object
@@ -40,7 +41,6 @@ from devstack.keyvault.routes import OPERATIONS, Call, Route, origin, resolve
 from devstack.keyvault.seed import SeedSecret, seed_version
 from devstack.keyvault.store import Store
 from devstack.tokens import TokenError, TokenVerifier
-from infra_model.authorization import Authorizer
 
 # Stats buckets beside the operation ids.
 CHALLENGE = "challenge"
