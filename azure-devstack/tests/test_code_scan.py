@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from devstack import check_cli, checks, code_scan, grants, role_advice, sdk_actions
+from devstack.code_scan import default_cache_dir
 from devstack.declaration import Declaration
 from devstack.project import Project
 from devstack.refusals import Fixes
@@ -56,8 +57,10 @@ app = func.FunctionApp()
 
 
 @pytest.fixture(scope="session")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mypy-cache")
+def mypy_cache() -> Path:
+    """The user's cache, as the command uses it: it holds only the SDKs' and the standard library's
+    analyses (the app's files are always re-checked), so sharing it changes no verdict."""
+    return default_cache_dir()
 
 
 def make_app(

@@ -177,6 +177,142 @@ def test_a_source_added_in_infra_only_is_served_and_accepts_signed_deliveries(ap
     assert answer.status_code == 202, answer.text
 
 
+# --- 2. a route that deletes, from code to role -----------------------------------------------------
+
+DELETE_ROUTE = '''"""Blueprint: delete an event's index record (added by the adaptation suite, as a user would)."""
+
+import azure.functions as func
+from azure.core.exceptions import ResourceNotFoundError
+
+from frame.dependencies import COSMOS, calling
+from frame.invocation import problem_responses
+from webhooks.store import get_containers
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.route(route="webhooks/{source}/events/{id}", methods=["DELETE"])
+@problem_responses
+async def delete_event(req: func.HttpRequest) -> func.HttpResponse:
+    with calling(COSMOS):
+        try:
+            await get_containers().index.delete_item(req.route_params["id"], partition_key=req.route_params["source"])
+        except ResourceNotFoundError:
+            return func.HttpResponse(status_code=404)
+    return func.HttpResponse(status_code=204)
+'''
+ITEMS_DELETE = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/delete"
+CUSTOM_ROLE = "Inbox app: index and query events"
+
+
+def add_the_delete_route(app: Path) -> int:
+    """The route, registered; returns the line of its delete_item call."""
+    (app / "webhooks" / "removal.py").write_text(DELETE_ROUTE)
+    edit(
+        app / "function_app.py",
+        "from webhooks import digest, probes, routes",
+        "from webhooks import digest, probes, removal, routes",
+    )
+    edit(
+        app / "function_app.py",
+        "app.register_functions(routes.bp)",
+        "app.register_functions(routes.bp)\napp.register_functions(removal.bp)",
+    )
+    return next(n for n, line in enumerate(DELETE_ROUTE.splitlines(), 1) if ".delete_item(" in line)
+
+
+def declare_and_probe_the_delete(app: Path) -> None:
+    edit(
+        app / "webhooks" / "access.toml",
+        'why = "list events" },',
+        f'why = "list events" }},\n  {{ action = "{ITEMS_DELETE}", why = "delete an event" }},',
+    )
+    edit(
+        app / "webhooks" / "probes.py",
+        "        (INDEX, QUERY_ITEMS): _bind(store.probe_query, containers.index),",
+        "        (INDEX, QUERY_ITEMS): _bind(store.probe_query, containers.index),\n"
+        "        (INDEX, DELETE_ITEM): _bind(_probe_delete, containers.index),",
+    )
+    edit(app / "webhooks" / "probes.py", "QUERY_ITEMS = ", f'DELETE_ITEM = "{ITEMS_DELETE}"\nQUERY_ITEMS = ')
+    with (app / "webhooks" / "probes.py").open("a") as probes:
+        probes.write(
+            "\n\nasync def _probe_delete(index: Any) -> None:\n"
+            "    with contextlib.suppress(ResourceNotFoundError):  # authorised; nothing to delete\n"
+            '        await index.delete_item("_diagnostics-deleted", partition_key="_diagnostics")\n'
+        )
+
+
+def deliver(app: Path, stack: StackInfo, source: str, event_id: str) -> requests.Response:
+    body = json.dumps({"id": event_id}).encode()
+    headers = {"X-GitHub-Delivery": event_id, "X-GitHub-Event": "push", "Content-Type": "application/json"}
+    headers |= signature(app, stack, source, body)
+    return requests.post(f"{stack.env.host_url}/api/webhooks/{source}", data=body, headers=headers, timeout=30)
+
+
+def test_a_route_that_deletes_is_named_before_deploy_refused_by_name_and_then_granted(app: Path) -> None:
+    timings = Timings()
+    line = add_the_delete_route(app)
+    checked = devstack_check(app)
+    timings.step("check: undeclared call")
+    findings = checked.stdout.splitlines()
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert len(findings) == 1, findings
+    assert findings[0].startswith(f"webhooks/removal.py:{line} ContainerProxy.delete_item")
+    assert ITEMS_DELETE in findings[0]
+    assert f"add it to the custom role '{CUSTOM_ROLE}'" in findings[0]
+
+    declare_and_probe_the_delete(app)
+    checked = devstack_check(app)
+    timings.step("check: declared, not granted")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    (ungranted,) = checked.stdout.splitlines()
+    assert ITEMS_DELETE in ungranted
+    assert CUSTOM_ROLE in ungranted
+    with stack_up(app) as up:
+        stack = up.wait_ready()
+        timings.step("up")
+        assert deliver(app, stack, "github", "to-delete").status_code == 202
+        key = {"x-functions-key": stack.env.function_key}
+        refused = requests.delete(f"{stack.env.host_url}/api/webhooks/github/events/to-delete", headers=key, timeout=30)
+        master = {"x-functions-key": stack.env.master_key}
+        diagnostics = requests.get(f"{stack.env.host_url}/api/diagnostics", headers=master, timeout=30)
+        terminal = up.wait_for_output(f"cosmos refused the app's identity: {ITEMS_DELETE}")
+        app_log = (stack.state_dir / "logs" / "functions.log").read_text()
+        timings.step("refused at run time")
+    assert refused.status_code == 503
+    assert refused.json()["dependency"] == "cosmos"
+    assert "Retry-After" in refused.headers
+    assert f"warning: index: infra/ grants the app's identity no role for {ITEMS_DELETE}" in terminal
+    assert f"cosmos refused the app's identity: {ITEMS_DELETE}" in terminal
+    assert any(f"cosmos refused the app's identity {ITEMS_DELETE}" in line for line in app_log.splitlines())
+    assert diagnostics.status_code == 503
+    (cosmos,) = [c for c in diagnostics.json()["checks"] if c["name"] == "cosmos"]
+    assert cosmos["action"] == ITEMS_DELETE
+
+    edit(
+        app / "infra" / "modules" / "access.bicep",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery'\n",
+        "          'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery'\n"
+        f"          '{ITEMS_DELETE}'\n",
+    )
+    checked = devstack_check(app)
+    timings.step("check: granted")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with stack_up(app) as up:
+        stack = up.wait_ready()
+        timings.step("up")
+        assert deliver(app, stack, "github", "to-delete").status_code == 202
+        key = {"x-functions-key": stack.env.function_key}
+        deleted = requests.delete(f"{stack.env.host_url}/api/webhooks/github/events/to-delete", headers=key, timeout=30)
+        gone = requests.get(f"{stack.env.host_url}/api/webhooks/github/events/to-delete", headers=key, timeout=30)
+        master = {"x-functions-key": stack.env.master_key}
+        diagnostics = requests.get(f"{stack.env.host_url}/api/diagnostics", headers=master, timeout=30)
+        timings.step("granted at run time")
+    assert deleted.status_code == 204
+    assert gone.status_code == 404
+    assert diagnostics.status_code == 200, diagnostics.text
+
+
 # --- 3. renamed containers and database -------------------------------------------------------------
 
 

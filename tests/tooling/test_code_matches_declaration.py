@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 from devstack import checks, code_scan
+from devstack.code_scan import default_cache_dir
 from devstack.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache for the module: the SDKs and the app are analysed once, then read back."""
-    return tmp_path_factory.mktemp("mypy-cache")
+def mypy_cache() -> Path:
+    """The user's cache, as the command uses it: it holds only the SDKs' and the standard library's
+    analyses (the app's files are always re-checked), so sharing it changes no verdict."""
+    return default_cache_dir()
 
 
 def test_the_apps_code_performs_only_declared_actions(mypy_cache: Path) -> None:

@@ -12,10 +12,11 @@ own with a method named `delete_item` is not. A receiver mypy cannot type (`Any`
 unresolved, not reported. Literal arguments that change what a call sends (`overwrite=True`, a
 batch's operations) are read from the call.
 
-Speed: mypy's incremental cache lives in the project's state folder (`.devstack/mypy-cache`). The
-app's files are handed to mypy as text, which makes mypy re-check them on every scan (a module read
-from the cache has no expression types), while the SDKs and the standard library come from the
-cache: the first scan of a machine takes 15-20 s (mypy analyses the SDKs), later ones about a second.
+Speed: mypy's incremental cache is one per user (`~/.cache/azure-devstack/mypy`, under
+`XDG_CACHE_HOME` when set). The app's files are handed to mypy as text, which makes mypy re-check them
+on every scan (a module read from the cache has no expression types), so the cache holds only the
+SDKs and the standard library, the same for every app: the first scan of a machine takes 15-20 s
+(mypy analyses the SDKs), later ones about a second, in any project or copy.
 
 The project's own mypy configuration is not read: the scan needs types, not its strictness, and
 fixed options keep one cache valid for every project that uses it.
@@ -24,6 +25,7 @@ fixed options keep one cache valid for every project that uses it.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -59,7 +61,12 @@ from devstack import sdk_actions
 from devstack.project import Project, ProjectError
 from devstack.sdk_actions import NOT_LITERAL, Arguments, Needs, SdkMethod
 
-CACHE_DIR = "mypy-cache"  # under the project's state folder
+
+def default_cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "azure-devstack" / "mypy"
+
+
 # Folders that are never the app's code.
 _EXCLUDED_PARTS = frozenset({"tests", "test", "node_modules", "site-packages", "venv", "__pycache__"})
 _LITERAL_NAMES: Mapping[str, object] = {"builtins.True": True, "builtins.False": False, "builtins.None": None}
@@ -112,7 +119,7 @@ def scan(project: Project, *, cache_dir: Path | None = None) -> Scan:
     modules = app_modules(project)
     sources = [BuildSource(str(path), name, path.read_text(), str(project.root)) for name, path in modules.items()]
     try:
-        result = build.build(sources, _options(cache_dir or project.state_dir / CACHE_DIR))
+        result = build.build(sources, _options(cache_dir or default_cache_dir()))
     except CompileError as error:
         raise CodeScanError(f"mypy cannot analyse the app's code: {'; '.join(error.messages[:3])}") from None
     calls: list[SdkCall] = []
