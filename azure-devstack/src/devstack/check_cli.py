@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a folder inside the app (default: the working directory); its pyproject.toml has [tool.devstack]",
     )
-    parser.add_argument("--cache-dir", type=Path, default=None, help="mypy's cache (default: ~/.cache/azure-devstack/mypy)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="mypy's cache (default: ~/.cache/azure-devstack/mypy)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         project = Project.find(args.project)
