@@ -509,7 +509,14 @@ def test_the_cli_prints_one_line_per_finding_or_a_summary(
     assert len(out) == 1
     assert out[0].startswith("shop/store.py:5 ContainerProxy.delete_item (Delete Document) needs ")
 
-    passing = make_app(tmp_path / "passing", code, {"cosmos": [READ_METADATA, ITEMS_DELETE]})
+    declared = make_app(tmp_path / "declared", code, {"cosmos": [READ_METADATA, ITEMS_DELETE]})
+    assert check_cli.main(["--project", str(declared.root / "shop"), "--cache-dir", str(mypy_cache)]) == 1
+    (ungranted,) = capsys.readouterr().out.splitlines()
+    assert f"infra/ grants the app's identity no role for {ITEMS_DELETE}" in ungranted
+    assert "add it to the custom role 'Notes app: read and write pages'" in ungranted
+
+    reading = code.replace('delete_item("id", partition_key="pk")', 'read_item("id", partition_key="pk")')
+    passing = make_app(tmp_path / "passing", reading, {"cosmos": [READ_METADATA, ITEMS_READ]})
     assert check_cli.main(["--project", str(passing.root / "shop"), "--cache-dir", str(mypy_cache)]) == 0
     (summary,) = capsys.readouterr().out.splitlines()
     assert summary.startswith("1 SDK calls, all declared in shop/access.toml (1 cosmos; 3 files scanned in ")

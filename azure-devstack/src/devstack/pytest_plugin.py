@@ -43,10 +43,15 @@ def devstack_project() -> Path | None:
 def devstack(
     tmp_path_factory: pytest.TempPathFactory, devstack_args: list[str], devstack_project: Path | None
 ) -> Iterator[StackInfo]:
+    yield from serve(tmp_path_factory, devstack_args, devstack_project)
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory, args: list[str], project: Path | None) -> Iterator[StackInfo]:
+    """A stack for a session-scoped fixture. pytest caches a session fixture per definition, so a test
+    folder serving another app defines its own `devstack` fixture with this (overriding only
+    `devstack_project` would hand it the first app's stack when both run in one session)."""
     stack = StackProcess(
-        tmp_path_factory.mktemp("devstack"),
-        ["--certs-dir", str(CERTS.folder), *devstack_args],
-        project_dir=devstack_project,
+        tmp_path_factory.mktemp("devstack"), ["--certs-dir", str(CERTS.folder), *args], project_dir=project
     )
     try:
         yield stack.wait_ready()
