@@ -114,19 +114,39 @@ def run_tests(python: str, pytest_args: list[str]) -> int:
 
 
 def run_compat(pytest_args: list[str]) -> int:
-    """The app targets 3.13 in Azure but must also run on 3.11 and 3.12 (azure-functions 1.x there)."""
+    """The app targets 3.13 in Azure but must also run on 3.11 and 3.12 (azure-functions 1.x there).
+
+    The venvs are set up one after the other; the two test runs then go side by side (each starts
+    its own stack on free ports), and their output is printed one after the other when both end."""
     found = {minor: path for minor in COMPAT_MINORS if (path := find_python(minor))}
     if not found:
         print("no Python 3.11 or 3.12 found; nothing to check", flush=True)
         return 0
+    pythons = {}
     for minor, base in found.items():
         venv = ROOT / f".venv-py3.{minor}"
-        python = ensure_venv(venv, base)
-        ensure_python_packages(python, venv)
-        code = run([python, "-m", "pytest", "-q", "tests/unit", "tests/integration", *pytest_args])
-        if code != 0:
-            return code
-    return 0
+        pythons[minor] = ensure_venv(venv, base)
+        ensure_python_packages(pythons[minor], venv)
+    logs = {minor: (ROOT / ".devstack" / f"compat-py3.{minor}.log") for minor in pythons}
+    for log in logs.values():
+        log.parent.mkdir(parents=True, exist_ok=True)
+    running = {}
+    for minor, python in pythons.items():
+        cmd = [python, "-m", "pytest", "-q", "tests/unit", "tests/integration", *pytest_args]
+        print("+", " ".join(cmd), f"> {logs[minor].relative_to(ROOT)}", flush=True)
+        with logs[minor].open("wb") as out:
+            running[minor] = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        codes = {minor: process.wait() for minor, process in running.items()}
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+    for minor, log in logs.items():
+        print(f"--- Python 3.{minor} (exit {codes[minor]}) ---", flush=True)
+        sys.stdout.write(log.read_text(errors="replace"))
+    return next((code for code in codes.values() if code != 0), 0)
 
 
 def run(cmd: list[str], *, own_session: bool = False) -> int:

@@ -30,7 +30,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 from frame import access
 from frame.access import DeclaredAction, Location, NetworkRefusal
 from frame.identity import get_credential, identity_kind
-from frame.invocation import problem_responses
+from frame.invocation import problem_responses, with_answer_headers
 from frame.problems import json_response
 from frame.settings import Settings, get_settings
 
@@ -64,6 +64,7 @@ def register(checkup: Callable[[], Checkup]) -> None:
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@with_answer_headers  # not problem_responses: health reads no setting, so a bad one cannot fail it
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"status": "healthy"})
 

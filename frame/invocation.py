@@ -8,6 +8,8 @@
 - What is logged, and at which level, is what an operator acts on: a client error is INFO without a
   traceback; a dependency failure WARNING; a bug ERROR with its traceback. The query string is never
   logged (it may carry the function key).
+- Every answer leaves through `with_answer_headers`, which adds ANSWER_HEADERS: `X-Content-Type-Options:
+  nosniff`, so no browser guesses an answer's type from its bytes (an archived payload included).
 """
 
 from __future__ import annotations
@@ -29,9 +31,27 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[func.HttpRequest], Coroutine[Any, Any, func.HttpResponse]]
 
+# Headers on every answer the app gives. nosniff: a browser takes the declared Content-Type as it is
+# and never sniffs a script out of JSON, a problem or a stored payload.
+ANSWER_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+def with_answer_headers(handler: Handler) -> Handler:
+    """Wrap an HTTP function so that its answer carries ANSWER_HEADERS (problem_responses does it too)."""
+
+    @functools.wraps(handler)
+    async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        response = await handler(req)
+        for name, value in ANSWER_HEADERS.items():
+            response.headers[name] = value
+        return response
+
+    return wrapper
+
 
 def problem_responses(handler: Handler) -> Handler:
-    """Wrap an HTTP function: answered within the deadline, every failure a problem+json answer."""
+    """Wrap an HTTP function: answered within the deadline, every failure a problem+json answer, every
+    answer with ANSWER_HEADERS."""
 
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
@@ -44,7 +64,7 @@ def problem_responses(handler: Handler) -> Handler:
             log.exception("%s %s failed with an unhandled error", req.method, _path(req))
             return internal_error().to_response()
 
-    return wrapper
+    return with_answer_headers(wrapper)
 
 
 async def _within_deadline(handler: Handler, req: func.HttpRequest, seconds: float) -> func.HttpResponse:

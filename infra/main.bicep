@@ -72,7 +72,9 @@ param alwaysReadyInstances int = 0
 @description('Private networking: VNet integration for the app, private endpoints for storage, Key Vault and Cosmos DB, and their public network access off.')
 param vnetEnabled bool = false
 
+// At most 64 MiB: the archive takes a body in one Put Blob (webhooks/settings.py says why).
 @minValue(1)
+@maxValue(67108864)
 @description('Largest webhook body the app accepts, in bytes.')
 param maxPayloadBytes int = 1048576
 
@@ -102,6 +104,72 @@ param principalType string = 'User'
 ])
 @description('The managed identity the function app runs as: a user-assigned identity of its own, or the site\'s system-assigned one.')
 param appIdentityType string = 'UserAssigned'
+
+// The access audit (README, "Monitoring access"): how each table of it is billed and how long it keeps
+// its records. Analytics keeps records queryable and alertable; Basic costs less per GB ingested but
+// the access alert's query is written for Analytics tables (Basic: Microsoft documents fewer query
+// features, and whether log search alerts run on it is not confirmed here). 30 days is the retention
+// every Analytics table includes; more is billed per GB and month.
+@allowed([
+  'Analytics'
+  'Basic'
+])
+@description('Table plan of AZKVAuditLogs, Key Vault\'s audit log.')
+param keyVaultLogsPlan string = 'Analytics'
+
+@minValue(30)
+@maxValue(730)
+@description('Days AZKVAuditLogs keeps its records.')
+param keyVaultLogsRetentionDays int = 90
+
+@allowed([
+  'Analytics'
+  'Basic'
+])
+@description('Table plan of StorageBlobLogs, the data account\'s blob requests.')
+param blobLogsPlan string = 'Analytics'
+
+@minValue(30)
+@maxValue(730)
+@description('Days StorageBlobLogs keeps its records.')
+param blobLogsRetentionDays int = 90
+
+@allowed([
+  'Analytics'
+  'Basic'
+])
+@description('Table plan of CDBDataPlaneRequests and CDBControlPlaneRequests, Cosmos DB\'s requests.')
+param cosmosLogsPlan string = 'Analytics'
+
+@minValue(30)
+@maxValue(730)
+@description('Days the Cosmos DB request tables keep their records.')
+param cosmosLogsRetentionDays int = 90
+
+@allowed([
+  'Analytics'
+  'Basic'
+])
+@description('Table plan of FunctionAppLogs, the Functions host\'s log.')
+param functionLogsPlan string = 'Analytics'
+
+@minValue(30)
+@maxValue(730)
+@description('Days FunctionAppLogs keeps its records.')
+param functionLogsRetentionDays int = 30
+
+@minValue(30)
+@maxValue(730)
+@description('Days AzureActivity keeps the role-change history.')
+param activityLogRetentionDays int = 90
+
+// Off by default: a subscription diagnostic setting is shared by everything in the subscription
+// (modules/activity-log.bicep says why).
+@description('Send the subscription\'s Activity log (Administrative) to the workspace, for role-change history.')
+param roleChangeHistory bool = false
+
+@description('E-mail address told when a service refuses the app\'s identity; empty sends none (the alert still fires in the portal).')
+param alertEmail string = ''
 
 // One token per subscription, environment and region keeps names unique and stable across runs.
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -149,8 +217,19 @@ module monitoring 'modules/monitoring.bicep' = {
   params: {
     logAnalyticsName: 'log-${resourceToken}'
     applicationInsightsName: 'appi-${resourceToken}'
+    queryPackName: 'pack-access-${resourceToken}'
+    alertIdentityName: 'id-alerts-${resourceToken}'
     location: location
     tags: tags
+    keyVaultLogsPlan: keyVaultLogsPlan
+    keyVaultLogsRetentionDays: keyVaultLogsRetentionDays
+    blobLogsPlan: blobLogsPlan
+    blobLogsRetentionDays: blobLogsRetentionDays
+    cosmosLogsPlan: cosmosLogsPlan
+    cosmosLogsRetentionDays: cosmosLogsRetentionDays
+    functionLogsPlan: functionLogsPlan
+    functionLogsRetentionDays: functionLogsRetentionDays
+    activityLogRetentionDays: activityLogRetentionDays
   }
 }
 
@@ -241,6 +320,8 @@ module accessForUserIdentity 'modules/access.bicep' = if (!useSystemIdentity) {
     cosmosDatabaseName: cosmos.outputs.databaseName
     cosmosContainerName: cosmos.outputs.containerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    alertPrincipalId: monitoring.outputs.alertPrincipalId
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
   }
 }
 
@@ -303,6 +384,54 @@ module accessForSystemIdentity 'modules/access.bicep' = if (useSystemIdentity) {
     cosmosDatabaseName: cosmos.outputs.databaseName
     cosmosContainerName: cosmos.outputs.containerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    alertPrincipalId: monitoring.outputs.alertPrincipalId
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+  }
+}
+
+// The access audit: every data-plane call to the vault, the data account's blobs, Cosmos DB and the
+// host's own log, to the workspace (README, "Monitoring access").
+module auditLogs 'modules/audit-logs.bicep' = {
+  name: 'audit-logs'
+  scope: rg
+  params: {
+    workspaceId: monitoring.outputs.workspaceId
+    settingName: 'audit-to-${monitoring.outputs.logAnalyticsName}'
+    keyVaultName: keyVault.outputs.name
+    dataStorageAccountName: dataStorage.outputs.name
+    cosmosAccountName: cosmos.outputs.name
+    functionAppName: functionApp.outputs.name
+  }
+}
+
+// The alert when a service refuses the app's identity. After both access modules, so the alert's
+// identity can read the workspace before the rule first runs. The app's principal is the
+// user-assigned identity's, or the site's own (read behind the same condition as the modules).
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    name: 'alert-app-refused-${resourceToken}'
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.workspaceId
+    alertIdentityId: monitoring.outputs.alertIdentityId
+    appPrincipalId: useSystemIdentity ? functionApp.outputs.principalId : (identity.outputs.principalId)
+    alertEmail: alertEmail
+  }
+  dependsOn: [
+    accessForUserIdentity
+    accessForSystemIdentity
+  ]
+}
+
+// Role-change history, opt-in: the subscription's Activity log (Administrative) to the workspace.
+// Deployed at the subscription (the module's targetScope), not in the resource group.
+module activityLog 'modules/activity-log.bicep' = if (roleChangeHistory) {
+  name: 'activity-log'
+  params: {
+    name: 'administrative-to-${monitoring.outputs.logAnalyticsName}'
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -330,3 +459,7 @@ output COSMOS_CONTAINER string = cosmos.outputs.containerName
 output EVENTS_CONTAINER string = dataStorage.outputs.eventsContainerName
 output DIGESTS_CONTAINER string = dataStorage.outputs.digestsContainerName
 output WEBHOOK_SOURCES string = webhookSources
+// Where the access audit is: the workspace to query (az monitor log-analytics query) and the app's
+// principal, whose role assignments `python -m devstack roles` compares with infra/.
+output AZURE_LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.workspaceId
+output AZURE_APP_PRINCIPAL_ID string = useSystemIdentity ? functionApp.outputs.principalId : (identity.outputs.principalId)

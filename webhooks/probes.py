@@ -38,6 +38,7 @@ _COSMOS = "Microsoft.DocumentDB/databaseAccounts"
 LIST_SECRET_VERSIONS = f"{_SECRETS}/readMetadata/action"
 READ_SECRET = f"{_SECRETS}/getSecret/action"
 WRITE_BLOB = f"{_BLOBS}/write"
+CREATE_BLOB = f"{_BLOBS}/add/action"
 READ_BLOB = f"{_BLOBS}/read"
 READ_METADATA = f"{_COSMOS}/readMetadata"
 CREATE_ITEM = f"{_COSMOS}/sqlDatabases/containers/items/create"
@@ -82,7 +83,7 @@ def build_checkup(
     probes: dict[tuple[str, str], Probe] = {
         (SIGNING_SECRETS, LIST_SECRET_VERSIONS): list_versions,
         (SIGNING_SECRETS, READ_SECRET): read_secrets,
-        (ARCHIVE, WRITE_BLOB): _bind(store.probe_write_blob, containers.events),
+        (ARCHIVE, CREATE_BLOB): _bind(store.probe_create_blob, containers.events),
         (ARCHIVE, READ_BLOB): _bind(store.probe_read_blob, containers.events),
         (DIGESTS, WRITE_BLOB): _bind(store.probe_write_blob, containers.digests),
         (DIGESTS, READ_BLOB): _bind(store.probe_read_blob, containers.digests),

@@ -19,18 +19,12 @@ import azure.functions as func
 
 from frame.invocation import problem_responses
 from frame.problems import PAYLOAD_TOO_LARGE, bad_request, json_response, not_found
-from webhooks import ingest
+from webhooks import continuation, ingest
+from webhooks.continuation import PageToken
 from webhooks.secret_cache import get_secret_cache
 from webhooks.settings import get_webhook_settings
 from webhooks.signing import SIGNATURE_HEADER
-from webhooks.store import (
-    Delivery,
-    EventFilter,
-    decode_continuation,
-    encode_continuation,
-    get_event_store,
-    utc_timestamp,
-)
+from webhooks.store import Delivery, EventFilter, get_event_store, utc_timestamp
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions lacks annotations here
 
@@ -50,6 +44,15 @@ MEDIA_TYPE = re.compile(
     rf'{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TCHARS}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))*'
 )
 MAX_CONTENT_TYPE = 200
+# The stored payload is whatever the sender sent, with the type it chose, so it is served inert: as a
+# download (attachment), in a sandbox with no script and its own opaque origin (CSP sandbox) should a
+# browser show it anyway, and never sniffed (every answer is nosniff, frame/invocation.py). Types a
+# browser only ever shows as text keep their stored type; any other (HTML, SVG, XML, JavaScript, PDF,
+# ...) is served as application/octet-stream, with the stored type in PAYLOAD_TYPE_HEADER.
+PASSIVE_TYPES = frozenset({"application/json", "text/plain", "application/x-www-form-urlencoded", DEFAULT_CONTENT_TYPE})
+PASSIVE_SUFFIX = "+json"
+PAYLOAD_TYPE_HEADER = "X-Payload-Content-Type"
+PAYLOAD_HEADERS = {"Content-Disposition": "attachment", "Content-Security-Policy": "sandbox"}
 
 
 @bp.route(route="webhooks/{source}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -69,9 +72,12 @@ async def ingest_webhook(req: func.HttpRequest) -> func.HttpResponse:
 @problem_responses
 async def list_events(req: func.HttpRequest) -> func.HttpResponse:
     source = known_source(req.route_params.get("source", ""))
-    where, limit, continuation = parse_event_query(source, req.params)
-    page = await get_event_store().query(where, limit=limit, continuation=continuation)
-    next_token = encode_continuation(page.continuation, where, limit) if page.continuation else None
+    where, limit, sent = parse_event_query(source, req.params)
+    resume = None if sent is None else continuation.verify(sent, where, limit, await paging_keys(source))
+    page = await get_event_store().query(where, limit=limit, continuation=resume)
+    next_token = None
+    if page.continuation:
+        next_token = continuation.issue(page.continuation, where, limit, (await paging_keys(source))[0])
     return json_response({"items": [r.to_json() for r in page.records], "continuation": next_token})
 
 
@@ -90,10 +96,15 @@ async def get_event_payload(req: func.HttpRequest) -> func.HttpResponse:
     store = get_event_store()
     record = await store.get(source, event_id)
     body = await store.payload(record)
-    return func.HttpResponse(body, status_code=200, headers={"Content-Type": record.contentType})
+    return func.HttpResponse(body, status_code=200, headers=payload_headers(record.contentType))
 
 
 # --- parsing: pure functions, no I/O ----------------------------------------------------------------
+
+
+async def paging_keys(source: str) -> tuple[bytes, ...]:
+    """The continuation MAC keys of a source, from its signing secrets (cached, webhooks/continuation.py)."""
+    return continuation.keys_from(await get_secret_cache().secrets_for(source))
 
 
 def known_source(source: str) -> str:
@@ -122,7 +133,7 @@ def parse_delivery(source: str, headers: Mapping[str, str], body: bytes) -> Deli
     return Delivery(source, event_id, event_type, body, _media_type(headers.get("Content-Type")))
 
 
-def parse_event_query(source: str, params: Mapping[str, str]) -> tuple[EventFilter, int, str | None]:
+def parse_event_query(source: str, params: Mapping[str, str]) -> tuple[EventFilter, int, PageToken | None]:
     unknown = set(params) - {"type", "since", "until", "limit", "continuation", "code"}
     if unknown:
         raise bad_request(f"unknown query parameter(s): {', '.join(sorted(unknown))[:100]}")
@@ -135,7 +146,7 @@ def parse_event_query(source: str, params: Mapping[str, str]) -> tuple[EventFilt
     limit = _limit(params.get("limit"))
     where = EventFilter(source=source, event_type=event_type, since=since, until=until)
     opaque = params.get("continuation")
-    return where, limit, decode_continuation(opaque, where, limit) if opaque else None
+    return where, limit, continuation.parse(opaque) if opaque else None
 
 
 def _instant(params: Mapping[str, str], name: str) -> str | None:
@@ -168,6 +179,14 @@ def _media_type(raw: str | None) -> str:
     if raw is None or len(raw) > MAX_CONTENT_TYPE or not MEDIA_TYPE.fullmatch(raw):
         return DEFAULT_CONTENT_TYPE
     return raw
+
+
+def payload_headers(stored_type: str) -> dict[str, str]:
+    """The headers an archived payload is served with (see PAYLOAD_HEADERS)."""
+    essence = stored_type.split(";", 1)[0].strip().lower()
+    passive = essence in PASSIVE_TYPES or (essence.startswith("application/") and essence.endswith(PASSIVE_SUFFIX))
+    served = stored_type if passive else DEFAULT_CONTENT_TYPE
+    return {"Content-Type": served, PAYLOAD_TYPE_HEADER: stored_type, **PAYLOAD_HEADERS}
 
 
 def _first_header(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:

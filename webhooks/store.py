@@ -17,24 +17,23 @@ diagnostics performs each data action on a blob and an item that no source can n
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime
 import functools
 import hashlib
 import json
+import secrets
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 from azure.core.async_paging import AsyncPageIterator
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosHttpResponseError
 from azure.storage.blob import ContentSettings
-from azure.storage.blob.aio import ContainerClient
+from azure.storage.blob.aio import BlobClient, ContainerClient
 
 from frame.clients import get_clients
 from frame.dependencies import BLOB, COSMOS, calling
@@ -101,6 +100,12 @@ class EventFilter:
 class Page:
     records: list[EventRecord]
     continuation: str | None
+
+
+# Storage's answer to a Put Blob of an existing blob by a caller that may create blobs but not write
+# them (the app's role on the archive): 403 with this code, "This request is not authorized to perform
+# blob overwrites." (as reported in Azure/azure-cli#19203 and MicrosoftDocs/azure-docs#50936).
+OVERWRITE_REFUSED = "UnauthorizedBlobOverwrite"
 
 
 def conflict(event_id: str) -> Problem:
@@ -198,11 +203,20 @@ class EventStore:
                 )
             except ResourceExistsError:
                 # An earlier attempt archived it but did not index it, or a concurrent twin did.
-                properties = await blob.get_blob_properties()
-                if properties.metadata.get("sha256") != delivery.sha256:
-                    raise conflict(delivery.event_id) from None
-                return str(properties.metadata.get("receivedat", received_at))
+                return await self._adopt(blob, delivery, received_at)
+            except HttpResponseError as error:
+                if getattr(error, "error_code", None) != OVERWRITE_REFUSED:  # set by azure-storage-blob
+                    raise
+                # The same, answered by the app's create-only role instead: it may add blobs, not replace one.
+                return await self._adopt(blob, delivery, received_at)
         return received_at
+
+    async def _adopt(self, blob: BlobClient, delivery: Delivery, received_at: str) -> str:
+        """The receive time of the blob already archived under this id, if it holds the same body."""
+        properties = await blob.get_blob_properties()
+        if properties.metadata.get("sha256") != delivery.sha256:
+            raise conflict(delivery.event_id) from None
+        return str(properties.metadata.get("receivedat", received_at))
 
 
 def blob_name(source: str, event_id: str) -> str:
@@ -227,33 +241,6 @@ def _query_for(where: EventFilter, select: str) -> tuple[str, list[dict[str, Any
             clauses.append(clause)
             parameters.append({"name": name, "value": value})
     return f"{select} WHERE {' AND '.join(clauses)}", parameters
-
-
-# --- opaque continuation tokens ---------------------------------------------------------------------
-# Callers get Cosmos's token wrapped with a fingerprint of the query it belongs to, so a token replayed
-# against other filters is a 400 rather than a confusing page.
-
-
-def encode_continuation(token: str, where: EventFilter, limit: int) -> str:
-    document = {"t": token, "q": _fingerprint(where, limit)}
-    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
-
-
-def decode_continuation(opaque: str, where: EventFilter, limit: int) -> str:
-    try:
-        padded = opaque + "=" * (-len(opaque) % 4)
-        document = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        token, fingerprint = document["t"], document["q"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise bad_request("continuation is not a token this API issued") from None
-    if not isinstance(token, str) or fingerprint != _fingerprint(where, limit):
-        raise bad_request("continuation belongs to a different query (same filters and limit are required)")
-    return token
-
-
-def _fingerprint(where: EventFilter, limit: int) -> str:
-    key = json.dumps([where.source, where.event_type, where.since, where.until, limit])
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 # --- the daily digests ---------------------------------------------------------------------------
@@ -298,8 +285,16 @@ async def probe_write_blob(blobs: ContainerClient) -> None:
     await blobs.upload_blob(PROBE_BLOB, b"", overwrite=True)
 
 
+async def probe_create_blob(blobs: ContainerClient) -> None:
+    """A new empty blob each time: creating is the only write a create-only role allows, and a blob that
+    exists would answer without exercising it. The lifecycle rule removes them with the payloads."""
+    name = f"{PROBE_PARTITION}/probe-{utc_timestamp(datetime.datetime.now(datetime.UTC))}-{secrets.token_hex(4)}"
+    await blobs.upload_blob(name, b"", overwrite=False)
+
+
 async def probe_read_blob(blobs: ContainerClient) -> None:
-    await blobs.get_blob_client(PROBE_BLOB).get_blob_properties()
+    with contextlib.suppress(ResourceNotFoundError):  # authorised (Storage refuses before it looks); none yet
+        await blobs.get_blob_client(PROBE_BLOB).get_blob_properties()
 
 
 async def probe_read_index_metadata(index: ContainerProxy) -> None:

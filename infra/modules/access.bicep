@@ -51,6 +51,12 @@ param cosmosContainerName string
 @description('Application Insights component the app sends telemetry to.')
 param applicationInsightsName string
 
+@description('Principal ID of the identity the access alert runs as (monitoring.bicep); it only reads the workspace.')
+param alertPrincipalId string
+
+@description('Log Analytics workspace the access alert queries.')
+param logAnalyticsName string
+
 // Built-in Azure role definition IDs, the same in every tenant:
 // https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 var roleIds = {
@@ -61,6 +67,7 @@ var roleIds = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  logAnalyticsReader: '73c42c96-874c-492b-b04d-ab87d138a893'
 }
 
 // Cosmos DB built-in data-plane role "Cosmos DB Built-in Data Contributor" (the developer's): a
@@ -105,6 +112,10 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
+  name: logAnalyticsName
+}
+
 // ---- The app's identity -------------------------------------------------------------------------
 
 // The Functions host keeps its locks, keys and timer state in blobs it creates itself, and Flex
@@ -139,11 +150,47 @@ resource appHostTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
-resource appEventsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(eventsContainer.id, appPrincipalId, roleIds.storageBlobDataContributor)
+// The app's role on the archive: create a blob and read it back, and nothing else, so the app cannot
+// replace or delete a payload it archived (the archive is create-only by design). Storage authorises
+// Put Blob of a blob that does not exist yet with blobs/add/action, and refuses it for one that exists
+// ("Permissions for Blob service operations": "To create new blob"; Azure answers 403
+// UnauthorizedBlobOverwrite). Built-in Blob Data Contributor would also allow blobs/write (overwrite)
+// and blobs/delete. Assignable in this resource group only; assigned at the events container.
+// roleName is unique per tenant, hence the suffix; creating it needs roleDefinitions/write (Owner or
+// User Access Administrator), which azd pipeline config's User Access Administrator has.
+// A variable, not `resourceGroup().id` in the array: tree-sitter-bicep reads a call followed by a
+// member access as an array element as two elements.
+var archiveRoleScope = resourceGroup().id
+
+resource appArchiveRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, eventsContainer.id, 'app-archive')
+  properties: {
+    roleName: 'Inbox app: archive payloads (${uniqueString(resourceGroup().id)})'
+    description: 'Create blobs and read them; no overwrite, no delete.'
+    type: 'CustomRole'
+    assignableScopes: [
+      archiveRoleScope
+    ]
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action'
+          'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'
+        ]
+        notDataActions: []
+      }
+    ]
+  }
+}
+
+// appArchiveRole.name also orders the assignment after the definition it refers to.
+resource appEventsArchiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsContainer.id, appPrincipalId, appArchiveRole.name)
   scope: eventsContainer
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', appArchiveRole.name)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -221,6 +268,20 @@ resource appIndexAccess 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignment
     roleDefinitionId: appIndexRole.id
     principalId: appPrincipalId
     scope: '${cosmosAccount.id}/dbs/${cosmosDatabaseName}/colls/${cosmosContainerName}'
+  }
+}
+
+// ---- The access alert's identity ---------------------------------------------------------------
+
+// The alert rule (alerts.bicep) runs its query as this identity: it reads the workspace's tables and
+// nothing else. Log Analytics Reader at the workspace, not Monitoring Reader or Reader anywhere wider.
+resource alertWorkspaceReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(workspace.id, alertPrincipalId, roleIds.logAnalyticsReader)
+  scope: workspace
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.logAnalyticsReader)
+    principalId: alertPrincipalId
+    principalType: 'ServicePrincipal'
   }
 }
 

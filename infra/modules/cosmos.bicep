@@ -47,6 +47,16 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
     consistencyPolicy: {
       defaultConsistencyLevel: 'Session'
     }
+    // Point-in-time restore of the index for the last 7 days, to a new account, in place of the default
+    // periodic backup (two copies, 4 hours apart, restored only by a support request). The 7-day tier
+    // costs nothing to keep; a restore is billed per GB. An account cannot go back to periodic.
+    // (PSRule Azure.Cosmos.ContinuousBackup; "Continuous backup with point-in-time restore".)
+    backupPolicy: {
+      type: 'Continuous'
+      continuousModeProperties: {
+        tier: 'Continuous7Days'
+      }
+    }
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'

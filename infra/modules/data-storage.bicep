@@ -1,5 +1,6 @@
 // Storage for the app's own data: raw webhook payloads (events) and the daily digests. The app
-// identity is granted Blob Data Contributor on these two containers only, never on the account.
+// identity may create and read payloads in events and write digests in digests (access.bicep); it
+// holds nothing on the account.
 
 @description('Name of the storage account (3-24 lowercase letters and digits).')
 param name string
@@ -22,6 +23,9 @@ param retentionDays int
 
 @description('Private networking: public network access off; the app reaches the account through a private endpoint (network.bicep).')
 param vnetEnabled bool
+
+// 7 days: the minimum PSRule's soft-delete rules accept, and as long as the Key Vault keeps a deleted secret.
+var softDeleteDays = 7
 
 resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   name: name
@@ -51,9 +55,26 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   }
 }
 
+// Soft delete for blobs and containers: a deleted payload, digest or container can be undeleted for
+// softDeleteDays (PSRule Azure.Storage.SoftDelete, Azure.Storage.ContainerSoftDelete). The app cannot
+// delete or overwrite a payload at all (its role on the events container creates and reads); this
+// covers the people and pipelines whose roles can. The lifecycle rule's deletions are soft too, so a
+// payload is billed for softDeleteDays more. No versioning: nothing the app writes to the archive can
+// be overwritten, and the digests are rewritten from the index.
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01' = {
   parent: account
   name: 'default'
+  properties: {
+    deleteRetentionPolicy: {
+      enabled: true
+      days: softDeleteDays
+      allowPermanentDelete: false
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: softDeleteDays
+    }
+  }
 }
 
 resource eventsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = {

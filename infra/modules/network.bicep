@@ -16,6 +16,18 @@
 // Nothing here opens a path from the internet: each service turns its public network access off in
 // its own module when vnetEnabled is on.
 //
+// Each subnet has a network security group (PSRule Azure.VNET.UseNSGs):
+// - `private-endpoints`: inbound HTTPS from the app's subnet only, every other source in the VNet
+//   denied. Private endpoints obey an NSG only with privateEndpointNetworkPolicies
+//   'NetworkSecurityGroupEnabled' ("Manage network policies for private endpoints"). The Flex platform
+//   reads the deployment package through the app's VNet integration, so from the app's subnet too. A jump
+//   box in another subnet of this VNet needs an allow rule of its own here.
+// - `app`: Azure's default rules (no inbound from outside the VNet), plus SSH and RDP towards the VNet
+//   denied (PSRule Azure.NSG.LateralTraversal). Nothing inbound is added: Flex Consumption's subnet only
+//   carries the app's outbound calls (its HTTP front end is public), and Microsoft lists no rule the
+//   delegated subnet needs; outbound to the internet stays open (Application Insights has no private
+//   endpoint here).
+//
 // Deploying the code still works from anywhere: `azd deploy` hands the package to the app's SCM
 // endpoint (public, Entra ID token, basic auth off), and the Flex Consumption platform writes it to
 // the deployment container and reads it back through the app's VNet integration and the host
@@ -57,6 +69,77 @@ param cosmosAccountId string
 
 var appSubnetName = 'app'
 var privateEndpointSubnetName = 'private-endpoints'
+var appSubnetPrefix = '10.0.1.0/24'
+var privateEndpointSubnetPrefix = '10.0.2.0/24'
+
+// SSH and RDP from a subnet towards the rest of the VNet: nothing here administers machines.
+var denyLateralTraversal = {
+  name: 'deny-ssh-rdp-to-vnet'
+  properties: {
+    description: 'No SSH or RDP towards the VNet (lateral traversal).'
+    priority: 4000
+    direction: 'Outbound'
+    access: 'Deny'
+    protocol: 'Tcp'
+    sourceAddressPrefix: '*'
+    sourcePortRange: '*'
+    destinationAddressPrefix: 'VirtualNetwork'
+    destinationPortRanges: [
+      '22'
+      '3389'
+    ]
+  }
+}
+
+resource appNsg 'Microsoft.Network/networkSecurityGroups@2024-05-01' = {
+  name: 'nsg-${name}-${appSubnetName}'
+  location: location
+  tags: tags
+  properties: {
+    securityRules: [
+      denyLateralTraversal
+    ]
+  }
+}
+
+resource privateEndpointNsg 'Microsoft.Network/networkSecurityGroups@2024-05-01' = {
+  name: 'nsg-${name}-${privateEndpointSubnetName}'
+  location: location
+  tags: tags
+  properties: {
+    securityRules: [
+      {
+        name: 'allow-https-from-app'
+        properties: {
+          description: 'The app (and the Flex platform through its VNet integration) calls the services over HTTPS.'
+          priority: 100
+          direction: 'Inbound'
+          access: 'Allow'
+          protocol: 'Tcp'
+          sourceAddressPrefix: appSubnetPrefix
+          sourcePortRange: '*'
+          destinationAddressPrefix: privateEndpointSubnetPrefix
+          destinationPortRange: '443'
+        }
+      }
+      {
+        name: 'deny-other-vnet-sources'
+        properties: {
+          description: 'Nothing else in the VNet reaches the private endpoints.'
+          priority: 4000
+          direction: 'Inbound'
+          access: 'Deny'
+          protocol: '*'
+          sourceAddressPrefix: 'VirtualNetwork'
+          sourcePortRange: '*'
+          destinationAddressPrefix: '*'
+          destinationPortRange: '*'
+        }
+      }
+      denyLateralTraversal
+    ]
+  }
+}
 
 // Zone names for the public cloud (private-endpoint-dns, "Azure services DNS zone configuration").
 // Storage's follows the cloud's storage suffix; Key Vault's and Cosmos DB's have none in environment().
@@ -82,7 +165,10 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
       {
         name: appSubnetName
         properties: {
-          addressPrefix: '10.0.1.0/24'
+          addressPrefix: appSubnetPrefix
+          networkSecurityGroup: {
+            id: appNsg.id
+          }
           delegations: [
             {
               name: 'flex-consumption'
@@ -96,10 +182,12 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
       {
         name: privateEndpointSubnetName
         properties: {
-          addressPrefix: '10.0.2.0/24'
-          // Network policies (NSG, route tables) off for the endpoints, as private endpoints require
-          // unless policies are managed for them explicitly.
-          privateEndpointNetworkPolicies: 'Disabled'
+          addressPrefix: privateEndpointSubnetPrefix
+          networkSecurityGroup: {
+            id: privateEndpointNsg.id
+          }
+          // The NSG applies to the private endpoints themselves only with this (route tables stay off).
+          privateEndpointNetworkPolicies: 'NetworkSecurityGroupEnabled'
         }
       }
     ]

@@ -1,11 +1,14 @@
-"""One run of Microsoft's azure-keyvault-secrets suite against a local stack's vault, and its results.
+"""One run of a Microsoft SDK test suite against a local service, and its results.
 
-The suite runs in a pytest process of its own: its conftest.py and ours must not meet, and it needs
-`devtools_testutils`, which the stand-in in keyvault_suite_support/ provides. It runs live without
-recording, as Microsoft runs it against a real vault (AZURE_TEST_RUN_LIVE, AZURE_SKIP_LIVE_RECORDING,
-AZURE_KEYVAULT_URL), reaches the vault by its Azure name through the stack's proxy with the local CA,
-and gets tokens for the developer identity (Key Vault Secrets Officer in infra/) from the stack's
-managed-identity endpoint.
+A suite runs in a pytest process of its own: its conftest.py and ours must not meet. Each suite has
+a support folder (its pytest.ini and a plugin); all of them share the stand-in for
+`devtools_testutils` in sdk_suite_support/, which Microsoft's suites import and which is not on PyPI.
+
+azure-keyvault-secrets runs live without recording, as Microsoft runs it against a real vault
+(AZURE_TEST_RUN_LIVE, AZURE_SKIP_LIVE_RECORDING, AZURE_KEYVAULT_URL), reaches the vault by its Azure
+name through the stack's proxy with the local CA, and gets tokens for the developer identity (Key
+Vault Secrets Officer in infra/) from the stack's managed-identity endpoint. azure-cosmos is set up in
+test_cosmos_suite.py (its own server, an account key).
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
 from devstack.testing import IDENTITY_VARIABLES, StackInfo
 
-SUPPORT = Path(__file__).resolve().parent / "keyvault_suite_support"
+HERE = Path(__file__).resolve().parent
+SDK_SUPPORT = HERE / "sdk_suite_support"  # devtools_testutils, for every suite
+KEYVAULT_SUPPORT = HERE / "keyvault_suite_support"
 RUN_TIMEOUT_SECONDS = 300
 # Variables of the caller's environment that would change how the suite's pytest or SDK behave.
 _NOT_PASSED_ON = (
@@ -56,8 +61,17 @@ class SuiteResults:
         return {status: len(self.named(status)) for status in ("passed", "failed", "skipped")}
 
 
-def suite_environment(stack: StackInfo) -> dict[str, str]:
+def suite_environment(support: Path) -> dict[str, str]:
+    """The caller's environment without what would change the suite's pytest or SDK, with the suite's
+    support folder and the devtools_testutils stand-in on its path."""
     environment = {k: v for k, v in os.environ.items() if k not in _NOT_PASSED_ON}
+    environment["PYTHONPATH"] = os.pathsep.join((str(support), str(SDK_SUPPORT)))
+    environment["PYTHONDONTWRITEBYTECODE"] = "1"  # nothing written into the cached suite
+    return environment
+
+
+def keyvault_environment(stack: StackInfo) -> dict[str, str]:
+    environment = suite_environment(KEYVAULT_SUPPORT)
     settings = stack.settings
     environment.update(
         {
@@ -71,28 +85,39 @@ def suite_environment(stack: StackInfo) -> dict[str, str]:
             **stack.network_environment(),
             "SSL_CERT_FILE": stack.ca,
             "REQUESTS_CA_BUNDLE": stack.ca,
-            "PYTHONPATH": str(SUPPORT),
-            "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the cached suite
         }
     )
     return environment
 
 
-def run_suite(tests: Path, stack: StackInfo, report: Path) -> SuiteResults:
+def run_suite(
+    tests: Path,
+    environment: Mapping[str, str],
+    report: Path,
+    *,
+    support: Path = KEYVAULT_SUPPORT,
+    plugin: str = "live_suite_plugin",
+    files: Sequence[str] = (),
+    deselect: Sequence[str] = (),
+    timeout: float = RUN_TIMEOUT_SECONDS,
+) -> SuiteResults:
+    """Runs `files` of the suite in `tests` (all of it when empty), but not the tests `deselect` names
+    (pytest node ids), with `support`'s pytest.ini and plugin."""
     command = [
-        *(sys.executable, "-m", "pytest", str(tests)),
-        *("-c", str(SUPPORT / "pytest.ini"), "--rootdir", str(tests), "--confcutdir", str(tests)),
-        *("-p", "live_suite_plugin", "-p", "no:cacheprovider"),
+        *(sys.executable, "-m", "pytest", *([str(tests / name) for name in files] or [str(tests)])),
+        *(argument for node_id in deselect for argument in ("--deselect", node_id)),
+        *("-c", str(support / "pytest.ini"), "--rootdir", str(tests), "--confcutdir", str(tests)),
+        *("-p", plugin, "-p", "no:cacheprovider"),
         *("--junitxml", str(report), "-o", "junit_family=xunit2", "-q", "-rN", "--no-header"),
     ]
     started = time.monotonic()
     finished = subprocess.run(
         command,
         cwd=tests,
-        env=suite_environment(stack),
+        env=dict(environment),
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT_SECONDS,
+        timeout=timeout,
         check=False,
     )
     results = SuiteResults(seconds=time.monotonic() - started, log=finished.stdout[-6000:] + finished.stderr[-3000:])
@@ -121,9 +146,9 @@ def _outcome(case: ElementTree.Element) -> Outcome:
     return Outcome("passed")
 
 
-def summary(results: SuiteResults, label: str) -> str:
+def summary(results: SuiteResults, package: str, label: str) -> str:
     counts: Mapping[str, int] = results.counts()
     return (
-        f"azure-keyvault-secrets suite, {label}: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{package} suite, {label}: {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['skipped']} skipped in {results.seconds:.1f} s"
     )

@@ -1,6 +1,7 @@
-"""Microsoft's azure-keyvault-secrets test suite, from the sdist of the installed version.
+"""Microsoft's test suite of an installed Azure SDK package (azure-keyvault-secrets, azure-cosmos), from
+the sdist of the installed version.
 
-The suite ships in the sdist on PyPI (`tests/`), never in the wheel. It is fetched with pip at test
+A suite ships in the sdist on PyPI (`tests/`), never in the wheel. It is fetched with pip at test
 time and kept under `.devstack/conformance/`, one folder per version, so a run needs the network
 only the first time for each version. Only `tests/` is extracted: the SDK under test is the one
 installed in the venv, not the sdist's copy of its sources.
@@ -20,7 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]  # the repository root
 
 
-PACKAGE = "azure-keyvault-secrets"
 CACHE = ROOT / ".devstack" / "conformance"
 
 
@@ -28,19 +28,19 @@ DOWNLOAD_ATTEMPTS = 3
 DOWNLOAD_RETRY_SECONDS = 5
 
 
-def installed_version() -> str:
-    return importlib.metadata.version(PACKAGE)
+def installed_version(package: str) -> str:
+    return importlib.metadata.version(package)
 
 
-def suite_tests(version: str, cache: Path = CACHE) -> Path:
-    """The suite's `tests/` folder for `version`, fetched and extracted the first time only."""
-    target = cache / f"azure_keyvault_secrets-{version}-tests"
+def suite_tests(package: str, version: str, cache: Path = CACHE) -> Path:
+    """The `tests/` folder of `package`'s sdist for `version`, fetched and extracted the first time only."""
+    target = cache / f"{package.replace('-', '_')}-{version}-tests"
     if target.is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         download = Path(scratch) / "download"
-        _download_sdist(version, download)
+        _download_sdist(package, version, download)
         (sdist,) = download.glob("*.tar.gz")
         extracted = Path(scratch) / "tests"
         _extract_tests(sdist, extracted)
@@ -49,19 +49,19 @@ def suite_tests(version: str, cache: Path = CACHE) -> Path:
     return target
 
 
-def _download_sdist(version: str, into: Path) -> None:
+def _download_sdist(package: str, version: str, into: Path) -> None:
     """pip download, tried a few times: a registry that answers an index request badly once (seen here
     as "No matching distribution found") must not fail the conformance run."""
     command = [
         *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
-        *("--no-binary", ":all:", "--dest", str(into), f"{PACKAGE}=={version}"),
+        *("--no-binary", ":all:", "--dest", str(into), f"{package}=={version}"),
     ]
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         if subprocess.run(command, check=False).returncode == 0:
             return
         if attempt < DOWNLOAD_ATTEMPTS:
             time.sleep(DOWNLOAD_RETRY_SECONDS * attempt)
-    raise RuntimeError(f"pip could not download the {PACKAGE} {version} sdist ({DOWNLOAD_ATTEMPTS} attempts)")
+    raise RuntimeError(f"pip could not download the {package} {version} sdist ({DOWNLOAD_ATTEMPTS} attempts)")
 
 
 def _extract_tests(sdist: Path, into: Path) -> None:

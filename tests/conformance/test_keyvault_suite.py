@@ -25,7 +25,7 @@ from azure.keyvault.secrets._shared.client_base import DEFAULT_VERSION
 from devstack.pytest_plugin import CERTS
 from devstack.testing import StackInfo, StackProcess
 
-from tests.conformance.suite_run import SuiteResults, run_suite, summary
+from tests.conformance.suite_run import SuiteResults, keyvault_environment, run_suite, summary
 from tests.conformance.suite_source import installed_version, suite_tests
 
 pytestmark = pytest.mark.stack
@@ -62,9 +62,12 @@ MIN_VAULT_TESTS = 30  # 33 in azure-keyvault-secrets 4.12.0
 SKIP_REASONS = ("This test only uses the default API version for live tests", "playback test only")
 
 
+PACKAGE = "azure-keyvault-secrets"
+
+
 @pytest.fixture(scope="module")
 def suite() -> Path:
-    return suite_tests(installed_version())
+    return suite_tests(PACKAGE, installed_version(PACKAGE))
 
 
 @contextlib.contextmanager
@@ -80,9 +83,9 @@ def stack_for_the_suite(folder: Path, *args: str) -> Iterator[StackInfo]:
 
 def run_against(suite: Path, folder: Path, capsys: pytest.CaptureFixture[str], *args: str) -> SuiteResults:
     with stack_for_the_suite(folder / "stack", *args) as stack:
-        results = run_suite(suite, stack, folder / "suite-report.xml")
+        results = run_suite(suite, keyvault_environment(stack), folder / "suite-report.xml")
     with capsys.disabled():
-        print(f"\n{summary(results, ' '.join(args) or 'vault as infra/ declares it')}")
+        print(f"\n{summary(results, PACKAGE, ' '.join(args) or 'vault as infra/ declares it')}")
     assert results.outcomes, f"the suite reported no tests:\n{results.log}"
     return results
 

@@ -32,6 +32,8 @@ METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
 # The app's custom Cosmos DB role, named by the expression access.bicep assigns it with.
 APP_INDEX_ROLE = "appIndexRole.id"
+# The app's custom role on the archive (create and read blobs), by the expression that names it.
+APP_ARCHIVE_ROLE = "appArchiveRole.name"
 
 # Scopes, as (resource type, name path) inside modules/access.bicep.
 HOST_ACCOUNT = ("Microsoft.Storage/storageAccounts", "hostStorageAccountName")
@@ -48,6 +50,8 @@ INDEX_CONTAINER = (
 
 APP = "appPrincipalId"
 DEVELOPER = "developerPrincipalId"
+# The identity the access alert runs as: its one role is test_monitoring.py's to check.
+ALERTS = "alertPrincipalId"
 
 # The app's identity (user-assigned or system, the same module grants both): what the Functions host
 # and the app's code need, nothing broader.
@@ -55,7 +59,7 @@ APP_GRANTS = {
     (BLOB_OWNER, *HOST_ACCOUNT),
     (QUEUE_CONTRIBUTOR, *HOST_ACCOUNT),
     (TABLE_CONTRIBUTOR, *HOST_ACCOUNT),
-    (BLOB_CONTRIBUTOR, *EVENTS),
+    (APP_ARCHIVE_ROLE, *EVENTS),
     (BLOB_CONTRIBUTOR, *DIGESTS),
     (SECRETS_USER, *VAULT),
     (APP_INDEX_ROLE, *INDEX_CONTAINER),
@@ -83,7 +87,7 @@ def developer_grants(infra: Infra) -> list[str]:
 
 
 def grant_locations(infra: Infra) -> list[str]:
-    return rules.grant_locations(infra, "modules/access.bicep", {APP, DEVELOPER})
+    return rules.grant_locations(infra, "modules/access.bicep", {APP, DEVELOPER, ALERTS})
 
 
 # The data actions the app's code performs on Cosmos DB, from the app's own declaration.
@@ -277,6 +281,9 @@ def test_main_deploys_at_subscription_scope_and_modules_into_the_resource_group(
     (group,) = main.resources.values()
     for module in main.modules.values():
         scope = module.get("scope")
+        target = infra.module_target(main, module)
+        if scope is None and target is not None and target.target_scope == "subscription":
+            continue  # a subscription-level module (the Activity log's setting) deploys where main.bicep does
         assert (text(scope) if scope is not None else None) == group.symbol, (
             f"main.bicep: module {module.symbol} is not deployed into the resource group; give it scope: {group.symbol}"
         )
@@ -302,6 +309,8 @@ def test_role_scopes_are_the_resources_the_app_uses(infra: Infra) -> None:
         "cosmosDatabaseName": "cosmos.outputs.databaseName",
         "cosmosContainerName": "cosmos.outputs.containerName",
         "applicationInsightsName": "monitoring.outputs.applicationInsightsName",
+        "alertPrincipalId": "monitoring.outputs.alertPrincipalId",
+        "logAnalyticsName": "monitoring.outputs.logAnalyticsName",
     }
     for symbol, given in (("accessForUserIdentity", user), ("accessForSystemIdentity", system)):
         passed = {k: v for k, v in given.items() if k != "appPrincipalId"}

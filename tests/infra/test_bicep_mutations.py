@@ -41,7 +41,7 @@ CASES = {
     ),
     "role widened to the resource group": Case(
         "modules/access.bicep",
-        "roleIds.storageBlobDataContributor)\n  scope: eventsContainer\n  properties: {\n"
+        "roleIds.storageBlobDataContributor)\n  scope: digestsContainer\n  properties: {\n"
         "    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
         "roleIds.storageBlobDataContributor)\n    principalId: appPrincipalId",
         "roleIds.storageBlobDataContributor)\n  scope: resourceGroup()\n  properties: {\n"

@@ -98,7 +98,7 @@ def test_refused_roles_come_with_the_command_that_grants_them(roleless_host: Rol
     # Each check stops at the first data action the code needs, and names it and its grant in infra/.
     expected = {
         "keyvault": (probes.LIST_SECRET_VERSIONS, "'Key Vault Secrets User' at vault scope", "az role"),
-        "blob": (probes.WRITE_BLOB, "'Storage Blob Data Contributor' at container scope", "az role"),
+        "blob": (probes.CREATE_BLOB, "'Inbox app: archive payloads", "az role"),
         "cosmos": (probes.READ_METADATA, "at container scope", "az cosmosdb sql role assignment"),
     }
     for name, (action, grant, command) in expected.items():

@@ -68,6 +68,7 @@ CASES_PER_OPERATION = {
 # Deliveries fuzzed by the storage test itself, so it never depends on the other tests having run.
 STORAGE_CASES = 300
 VALID_SIGNATURE = re.compile(re.escape(PREFIX) + "[0-9a-f]{64}")
+NOSNIFF = ("x-content-type-options", "nosniff")
 
 # The checks that hold for this API. Left out, and why:
 # - positive_data_acceptance: some valid-looking requests are rightly refused for reasons a schema
@@ -203,6 +204,11 @@ class Fuzzer:
             self.session.sign_next = False  # also when the request never left
         answer = (response.status_code, response.content)
         self.answers[case.operation.label, response.status_code] += 1
+        # The app's answers (the host's own have no Content-Type) are never sniffed by a browser.
+        if "content-type" in response.headers:  # Schemathesis lower-cases the names
+            assert response.headers.get(NOSNIFF[0]) == [NOSNIFF[1]], (
+                f"an answer without nosniff: {_sent(response, aim)}"
+            )
         required = auth_level(case.operation)
         if case.method.upper() != case.operation.method.upper():
             assert answer == (404, b""), f"a method the route does not allow reached it: {_sent(response, aim)}"

@@ -71,7 +71,7 @@ def test_a_check_runs_each_resource_of_its_service_in_declaration_order(feature_
     registered = {key: recording(key) for key in feature_probes()}
     planned = steps(feature_grants, "blob", registered)
     assert [(d.resource, d.action) for d, _ in planned] == [
-        ("archive", f"{BLOBS}/write"),
+        ("archive", f"{BLOBS}/add/action"),
         ("archive", f"{BLOBS}/read"),
         ("digests", f"{BLOBS}/write"),
         ("digests", f"{BLOBS}/read"),

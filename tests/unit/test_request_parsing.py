@@ -7,8 +7,9 @@ import hashlib
 import pytest
 
 from frame.problems import Problem
+from webhooks import continuation
 from webhooks.routes import parse_delivery, parse_event_query
-from webhooks.store import EventFilter, decode_continuation, encode_continuation
+from webhooks.store import EventFilter
 
 
 def test_delivery_headers_are_read_github_first() -> None:
@@ -48,13 +49,18 @@ def test_times_are_normalised_to_the_stored_utc_format() -> None:
     assert where.until == "2026-11-22T00:00:00.000000Z"
 
 
-def test_continuation_round_trips_only_for_the_same_query() -> None:
+def test_continuation_round_trips_only_for_the_same_query_and_key() -> None:
     where = EventFilter(source="github", event_type="push")
-    opaque = encode_continuation('{"token":"cosmos"}', where, 10)
-    assert decode_continuation(opaque, where, 10) == '{"token":"cosmos"}'
-    with pytest.raises(Problem):
-        decode_continuation(opaque, where, 11)
-    with pytest.raises(Problem):
-        decode_continuation(opaque, EventFilter(source="github"), 10)
-    with pytest.raises(Problem):
-        decode_continuation("%%%", where, 10)
+    key, other_key = continuation.keys_from(["secret", "another secret"])
+    opaque = continuation.issue('{"token":"cosmos"}', where, 10, key)
+    parsed = continuation.parse(opaque)
+    assert continuation.verify(parsed, where, 10, [other_key, key]) == '{"token":"cosmos"}'
+    for wrong in (
+        lambda: continuation.verify(parsed, where, 11, [key]),
+        lambda: continuation.verify(parsed, EventFilter(source="github"), 10, [key]),
+        lambda: continuation.verify(parsed, where, 10, [other_key]),
+        lambda: continuation.parse("%%%"),
+    ):
+        with pytest.raises(Problem) as refused:
+            wrong()
+        assert refused.value.status == 400

@@ -32,9 +32,10 @@ from typing import Any
 from infra_model.deployment import EvaluationError
 from infra_model.resources import ModelError
 
-from devstack import check_cli, checks, grants
+from devstack import audit_cli, check_cli, checks, grants, role_drift
 from devstack.children import ChildFailed, Echo
 from devstack.console import ReadableHostLog, wants_colour
+from devstack.cosmos_gateway import DEFAULT_RETRY_AFTER_MS
 from devstack.launchers import LOOPBACK
 from devstack.node_packages import ensure_node_packages
 from devstack.preflight import HOST_PORT_OPTION, StartError, StateLock, check_node, check_ports
@@ -74,6 +75,10 @@ def _dispatch(argv: list[str]) -> int:
         return grants.main(argv[1:])
     if argv[:1] == ["check"]:
         return check_cli.main(argv[1:])
+    if argv[:1] == ["audit"]:
+        return audit_cli.main(argv[1:])
+    if argv[:1] == ["roles"]:
+        return role_drift.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command != "up":
         _parser().print_help()
@@ -133,7 +138,16 @@ def _options(args: argparse.Namespace, project: Project, state_dir: Path) -> Sta
         refusal_echo=None if args.quiet else sys.stdout,
         colour=wants_colour(sys.stdout),
         debug_port=args.debug,
+        cosmos_throttle=args.cosmos_throttle is not None,
+        cosmos_retry_after_ms=args.cosmos_throttle or DEFAULT_RETRY_AFTER_MS,
     )
+
+
+def _retry_after_ms(text: str) -> int:
+    value = int(text) if text.isascii() and text.isdigit() else -1
+    if not 0 < value <= 60_000:
+        raise argparse.ArgumentTypeError(f"expected milliseconds from 1 to 60000, got {text!r}")
+    return value
 
 
 def _fixed_ports(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
@@ -313,6 +327,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("grants", help="print, --write or --check the app's grants file (roles per declared action)")
+    sub.add_parser("audit", help="the local services' access audit, one line per request (--denied: refusals only)")
+    sub.add_parser("roles", help="the app identity's role assignments in Azure beside what infra/ declares")
     up = sub.add_parser("up", help="start the local stack and serve the app")
     up.add_argument(
         "--project",
@@ -340,6 +356,15 @@ def _parser() -> argparse.ArgumentParser:
         "--vault-purge-protection",
         choices=("on", "off"),
         help="override infra/'s enablePurgeProtection for the local vault (off: deleted secrets can be purged)",
+    )
+    up.add_argument(
+        "--cosmos-throttle",
+        type=_retry_after_ms,
+        nargs="?",
+        const=DEFAULT_RETRY_AFTER_MS,
+        metavar="RETRY_AFTER_MS",
+        help="Cosmos DB answers item requests 429 (sub-status 3200) with x-ms-retry-after-ms RETRY_AFTER_MS "
+        f"(default {DEFAULT_RETRY_AFTER_MS}), as a container over its RU/s, until the faults control point clears it",
     )
     up.add_argument("--seed", type=Path, help="a JSON file of Key Vault secrets to start with")
     up.add_argument(

@@ -8,6 +8,7 @@ so pointing SSL_CERT_FILE / REQUESTS_CA_BUNDLE at it breaks nothing else.
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +69,24 @@ def _usable(paths: CertPaths) -> bool:
 
 
 def _generate(paths: CertPaths) -> None:
-    paths.folder.mkdir(parents=True, exist_ok=True)
+    paths.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="azure-devstack local CA")
     server = ca.issue_cert(*SERVER_NAMES)
     ca.cert_pem.write_to_path(str(paths.ca))
-    server.private_key_pem.write_to_path(str(paths.server_key))
-    paths.server_key.chmod(0o600)
+    write_private(paths.server_key, server.private_key_pem.bytes())
     with paths.server_cert.open("wb") as out:
         for blob in server.cert_chain_pems:
             out.write(blob.bytes())
     public_cas = Path(certifi.where()).read_bytes()
     paths.ca_bundle.write_bytes(public_cas.rstrip(b"\n") + b"\n" + ca.cert_pem.bytes())
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Written readable by the owner only from its first byte (never chmod-ed afterwards, which leaves a
+    moment in which others may open it), then renamed into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)

@@ -5,6 +5,12 @@ Azurite, the Cosmos server and the function host do it themselves) and exit at e
 what they see when the stack dies, even by SIGKILL. A normal stop sends SIGTERM, then SIGKILL after a
 grace period.
 
+Everything a child prints goes through `_pump_output`, the one place its lines are written (to its
+log file, and to the terminal when echoed), and is redacted there first: a `code=` value (how a
+function key travels in a URL, and what a request line the host refused holds), an `x-functions-key`
+header's value, and each secret the child was started with. Log files, like the state folder, are
+readable by their owner only.
+
 Children choose their own ports. The stack passes port 0 unless told otherwise, and each child says
 which port it bound: our own servers in their JSON ready line, Azurite in its "listening" lines.
 Picking a free port in the stack and letting the child bind it later always left a window in which
@@ -23,11 +29,11 @@ import re
 import shutil
 import signal
 import socket
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import quote
 
 
 class Echo(Protocol):
@@ -39,9 +45,13 @@ class Echo(Protocol):
 
 
 STOP_GRACE_SECONDS = 5.0
-# A child's machine-readable report besides its ready line (the Cosmos server's refusals), as a dict.
-OnEvent = Callable[[dict[str, Any]], None]
-EVENT_PREFIX = b'{"event":'
+REDACTED = b"[redacted]"
+# A query parameter `code` (`?code=`, `&code=`), up to the next delimiter of a URL, a header or JSON.
+_CODE_VALUE = re.compile(rb"(?i)(?<![\w-])(code=)[^&\s\"'\\#<>()\[\]{},;]+")
+# The function-key header, as a header line, a Python dict or JSON prints it.
+_KEY_HEADER = re.compile(rb"""(?i)(x-functions-key["']?\s*[:=,]\s*["']?)[^"'\s,;()\[\]{}]+""")
+# Shorter "secrets" would redact ordinary words; the stack's keys are 24 bytes or more.
+_SHORTEST_SECRET = 16
 
 
 class ChildFailed(RuntimeError):
@@ -85,6 +95,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+class Redactor:
+    """Takes keys out of a line of output: `code=` values, `x-functions-key` values, and `secrets`
+    (as they are, and URL-encoded) wherever they appear."""
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        forms = {form for secret in secrets for form in (secret, quote(secret, safe=""))}
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted((f.encode() for f in forms if len(f) >= _SHORTEST_SECRET), key=len, reverse=True)
+
+    def line(self, raw: bytes) -> bytes:
+        for secret in self._secrets:
+            raw = raw.replace(secret, REDACTED)
+        raw = _CODE_VALUE.sub(rb"\1" + REDACTED, raw)
+        return _KEY_HEADER.sub(rb"\1" + REDACTED, raw)
+
+
+def private_log(path: Path) -> BinaryIO:
+    """Opened for appending, created readable and writable by the owner only (a log may hold what a
+    redaction missed), and made so if an older stack left it readable by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab", buffering=0)
+
+
 async def start_child(
     name: str,
     argv: Sequence[str],
@@ -94,15 +128,15 @@ async def start_child(
     ready: ReadyLine | ReadyListening,
     ready_timeout: float = 60.0,
     echo: Echo | None = None,
-    on_event: OnEvent | None = None,
+    secrets: Sequence[str] = (),
 ) -> Child:
-    """Start `argv` and wait until it is ready; its output goes to `log_dir/<name>.log` (and `echo`).
+    """Start `argv` and wait until it is ready; its output goes to `log_dir/<name>.log` (and `echo`),
+    redacted (`Redactor`, with the `secrets` the child was given).
 
-    `on_event` gets each line that is a JSON object starting with `{"event":`, other than the ready
-    line, while the child runs. If the start is cancelled (a SIGTERM during start-up), the child is
+    If the start is cancelled (a SIGTERM during start-up), the child is
     stopped before the cancellation goes on: nothing started is left running."""
     log_path = log_dir / f"{name}.log"
-    log = log_path.open("ab", buffering=0)
+    log = private_log(log_path)
     process = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE,
@@ -112,7 +146,7 @@ async def start_child(
     )
     startup = StartupLines()
     child = Child(name, process, log_path)
-    child._pump = asyncio.create_task(_pump_output(process, log, echo, startup, on_event))
+    child._pump = asyncio.create_task(_pump_output(process, log, echo, startup, redactor=Redactor(secrets)))
     try:
         child.ports = await asyncio.wait_for(ready.wait(child, startup.lines), ready_timeout)
     except (TimeoutError, ChildFailed) as exc:
@@ -153,35 +187,22 @@ async def _pump_output(
     log: Any,
     echo: Echo | None,
     startup: StartupLines,
-    on_event: OnEvent | None = None,
+    *,
+    redactor: Redactor | None = None,
 ) -> None:
     assert process.stdout is not None
+    redactor = redactor or Redactor()
     try:
-        while line := await process.stdout.readline():
+        while raw := await process.stdout.readline():
+            line = redactor.line(raw)
             log.write(line)
             startup.offer(line)
             if echo is not None:
                 echo.write(line.decode(errors="replace"))
                 echo.flush()
-            if on_event is not None and line.startswith(EVENT_PREFIX):
-                _hand_over(line, on_event)
     finally:
         log.close()
         startup.offer(b"")  # end of output, for a check still waiting
-
-
-def _hand_over(line: bytes, on_event: OnEvent) -> None:
-    """A failing handler must not stop the pump: the child would block on a full pipe."""
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return
-    if not isinstance(message, dict) or message.get("event") == "ready":
-        return
-    try:
-        on_event(message)
-    except Exception as error:  # reported, and the child's output keeps flowing
-        print(f"devstack: could not report {message.get('event')!r} from a child: {error}", file=sys.stderr)
 
 
 @dataclass(frozen=True)

@@ -112,14 +112,25 @@ SERVICES_NAMING_THE_ACTION = frozenset({"keyvault", "cosmos"})
 
 def operations(services: list[str]) -> dict[str, list[str]]:
     """`Class.method` -> the actions it needs with its default arguments, for every SDK method of
-    these services that a token may call (devstack.sdk_actions)."""
+    these services that a token may call (devstack.sdk_actions). A method that replaces a blob only
+    when asked to (`upload_blob(overwrite=True)`) needs no more than creating one by default
+    (`blobs/add/action`, which a create-only role holds); any other, the first permission listed."""
     table: dict[str, list[str]] = {}
     for service in services:
         for method in sdk_actions.methods_of(service):
             needs = method.needs()
             if needs.refused is None and needs.requirements:
-                table[method.name] = [r.alternatives[0].action for r in needs.requirements]
+                creates = any(v.keyword == OVERWRITE for v in method.variants)
+                table[method.name] = [_least(r.alternatives, creates=creates).action for r in needs.requirements]
     return dict(sorted(table.items()))
+
+
+# The argument of the SDK's upload methods that makes them replace an existing blob (default False).
+OVERWRITE = "overwrite"
+
+
+def _least(alternatives: list[sdk_actions.Permission], *, creates: bool) -> sdk_actions.Permission:
+    return next((p for p in alternatives if p.new_only), alternatives[0]) if creates else alternatives[0]
 
 
 def render(project: Project, infra_dir: Path | None = None) -> str:

@@ -14,7 +14,6 @@ from devstack.certs import CertPaths
 from devstack.children import (
     Child,
     Echo,
-    OnEvent,
     ReadyLine,
     ReadyListening,
     base_environment,
@@ -31,6 +30,10 @@ AZURITE_COMMON = ("--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "
 AZURITE_LOOKUPS = NODE_DIR / "azurite-lookups.js"
 
 
+# The setting azure-identity reads the token endpoint's secret header from (App Service's protocol).
+IDENTITY_HEADER_SETTING = "IDENTITY_HEADER"
+
+
 async def start_data_azurite(port: int, *, account: str, key: str, certs: CertPaths, log_dir: Path) -> Child:
     """Blob for the app's data: HTTPS (bearer tokens need it) with OAuth checks on."""
     argv = [
@@ -41,7 +44,8 @@ async def start_data_azurite(port: int, *, account: str, key: str, certs: CertPa
     ]
     # A random key per start replaces Azurite's well-known one, so no test can fall back to it.
     env = {**base_environment(), "AZURITE_ACCOUNTS": f"{account}:{key}"}
-    return await start_child("azurite-data", argv, env=env, log_dir=log_dir, ready=ReadyListening(("Blob",)))
+    ready = ReadyListening(("Blob",))
+    return await start_child("azurite-data", argv, env=env, log_dir=log_dir, ready=ready, secrets=(key,))
 
 
 async def start_host_azurite(ports: tuple[int, int, int], *, account: str, key: str, log_dir: Path) -> Child:
@@ -56,7 +60,7 @@ async def start_host_azurite(ports: tuple[int, int, int], *, account: str, key: 
     ]
     env = {**base_environment(), "AZURITE_ACCOUNTS": f"{account}:{key}"}
     ready = ReadyListening(("Blob", "Queue", "Table"))
-    return await start_child("azurite-host", argv, env=env, log_dir=log_dir, ready=ready)
+    return await start_child("azurite-host", argv, env=env, log_dir=log_dir, ready=ready, secrets=(key,))
 
 
 def host_storage_connection(ports: tuple[int, int, int], *, account: str, key: str) -> str:
@@ -69,33 +73,13 @@ def host_storage_connection(ports: tuple[int, int, int], *, account: str, key: s
     )
 
 
-async def start_cosmos(
-    port: int,
-    *,
-    key: str,
-    certs: CertPaths,
-    issuer: str,
-    issuer_key: Path,
-    account_host: str,
-    access_file: Path,
-    account_id: str,
-    log_dir: Path,
-    on_event: OnEvent | None = None,
-) -> Child:
-    """Cosmos DB for NoSQL: tokens from `issuer` get the data actions the assignments in `access_file`
-    (`infra_model.authorization.Authorizer.write`) grant within `account_id`, the account's ARM id.
+async def start_cosmos(port: int, *, log_dir: Path) -> Child:
+    """The Cosmos DB data engine (devstack/node/cosmos.js): plain HTTP on loopback, no credentials of its own.
 
-    `on_event` gets its `{"event": "refused", "action", "scope", "principalId"}` line per refusal."""
-    argv = [
-        node_executable(),
-        str(NODE_DIR / "cosmos.js"),
-        *("--host", LOOPBACK, "--port", str(port)),
-        *("--cert", str(certs.server_cert), "--key", str(certs.server_key)),
-        *("--issuer-key", str(issuer_key), "--issuer", issuer, "--account-host", account_host),
-        *("--account-id", account_id, "--access-file", str(access_file)),
-    ]
-    env = {**base_environment(), "COSMOS_MASTER_KEY": key}
-    return await start_child("cosmos", argv, env=env, log_dir=log_dir, ready=ReadyLine(), on_event=on_event)
+    Only a front end (`devstack.cosmos_gateway`) may be given its address: the stack's (tokens and RBAC
+    from infra/), or a standalone account's (`devstack.cosmos_gateway.standalone`, with an account key)."""
+    argv = [node_executable(), str(NODE_DIR / "cosmos.js"), *("--host", LOOPBACK, "--port", str(port))]
+    return await start_child("cosmos", argv, env=base_environment(), log_dir=log_dir, ready=ReadyLine())
 
 
 async def start_function_host(
@@ -119,7 +103,9 @@ async def start_function_host(
     argv = [sys.executable, *debugger, "-m", "devstack.funchost", "--app-dir", str(app_dir), "--host", LOOPBACK]
     argv += ["--port", str(port)]
     env = {**base_environment(), **settings, "DEVSTACK_FUNCTION_KEY": function_key, "DEVSTACK_MASTER_KEY": master_key}
-    return await start_child("functions", argv, env=env, log_dir=log_dir, ready=ReadyLine(), echo=echo)
+    # The keys, and the identity header that lets a caller get the app's tokens, never reach its log.
+    secrets = (function_key, master_key, settings.get(IDENTITY_HEADER_SETTING, ""))
+    return await start_child("functions", argv, env=env, log_dir=log_dir, ready=ReadyLine(), echo=echo, secrets=secrets)
 
 
 def _guarded(script: Path) -> list[str]:

@@ -13,6 +13,7 @@ developer (`principalId`) the local "developer".
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,14 @@ def deploy(
     parameters.setdefault("environmentName", azd_environment["AZURE_ENV_NAME"])
     parameters.setdefault("location", azd_environment["AZURE_LOCATION"])
     parameters.setdefault("principalId", azd_environment["AZURE_PRINCIPAL_ID"])
-    context = Context(SUBSCRIPTION_ID, tenant_id, lambda _id, kind: _principal(people, kind, tenant_id))
-    evaluated = deployment.load(infra_dir, parameters, context)
+    # Which user-assigned identity the site runs as is known only once the deployment is evaluated:
+    # a first pass finds it (every identity gets a principal of its own), the second gives it the
+    # local app identity's ids, which the local tokens carry.
+    first = deployment.load(infra_dir, parameters, Context(SUBSCRIPTION_ID, tenant_id, _Principals(people, tenant_id)))
+    site_identity = app_resources(first).identity
+    app_identity = site_identity.resource_id if site_identity.kind == "user" else None
+    principals = _Principals(people, tenant_id, app_identity=app_identity)
+    evaluated = deployment.load(infra_dir, parameters, Context(SUBSCRIPTION_ID, tenant_id, principals))
     # Azure refuses the whole deployment for one bad name, so the stack does too, in the same words.
     names = check_names(evaluated)
     if names:
@@ -103,6 +110,23 @@ def _check_servable(resources: AppResources) -> None:
         raise ModelError("the local stack serves only key-less accounts, but " + "; ".join(found))
 
 
-def _principal(people: LocalIdentities, kind: str, tenant_id: str) -> Principal:
-    identity = people.app if kind == "user" else people.system
-    return Principal(identity.object_id, identity.client_id, tenant_id)
+class _Principals:
+    """The ids Azure would give each managed identity of the deployment: the site's system identity is
+    the local "system" one, the user-assigned identity the site runs as the local "app" one, and any
+    other identity (an alert rule's, say) ids of its own, derived from its resource id, that no local
+    token carries."""
+
+    def __init__(self, people: LocalIdentities, tenant_id: str, *, app_identity: str | None = None) -> None:
+        self._people = people
+        self._tenant_id = tenant_id
+        self._app_identity = (app_identity or "").lower()
+
+    def __call__(self, resource_id: str, kind: str) -> Principal:
+        if kind == "system":
+            identity = self._people.system
+        elif resource_id.lower() == self._app_identity:
+            identity = self._people.app
+        else:
+            derived = uuid.uuid5(uuid.NAMESPACE_URL, resource_id.lower())
+            return Principal(str(derived), str(uuid.uuid5(derived, "client")), self._tenant_id)
+        return Principal(identity.object_id, identity.client_id, self._tenant_id)

@@ -121,7 +121,7 @@ class StateLock:
 
     @classmethod
     def take(cls, state_dir: Path) -> StateLock:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(state_dir)
         path = state_dir / LOCK_FILE
         if fcntl is None:  # pragma: no cover - Windows
             return cls._take_pid_file(path, state_dir)
@@ -155,6 +155,15 @@ class StateLock:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         os.close(fd)
+
+
+def private_folder(path: Path) -> Path:
+    """A folder only its owner can enter: the state folder holds keys, tokens' secrets and logs. Created so;
+    one of ours left open by an older stack is closed (a folder of another user's is left as it is)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
 
 def already_running(state_dir: Path, pid: int | None) -> str:

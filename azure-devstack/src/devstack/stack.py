@@ -1,8 +1,10 @@
 """The whole local stack: what runs where, in which order, and what the app is told about it.
 
-In-process (one asyncio loop): the token endpoint, the Key Vault fake and the host-name proxy.
+In-process (one asyncio loop): the token endpoint, the Key Vault fake, the Blob gateway, the Cosmos DB
+front end and the host-name proxy: every token check and RBAC decision of the stack happens here.
 Child processes (see launchers.py): Azurite for the data account (HTTPS + OAuth), Azurite for the
-Functions host's own storage (plain), the Cosmos server and the local function host.
+Functions host's own storage (plain), the Cosmos DB data engine (loopback, reached only through its
+front end) and the local function host.
 
 `python -m devstack up` and the pytest fixtures both run `start_stack`, so tests exercise exactly what a
 developer starts.
@@ -26,19 +28,21 @@ from aiohttp import web
 from infra_model.authorization import Authorizer
 
 from devstack import launchers, provision
+from devstack.audit import AUDIT_FOLDER, AuditLog
 from devstack.blob_gateway import create_blob_gateway, storage_audiences
 from devstack.certs import CertPaths, ensure_certificates
 from devstack.children import Child, ChildFailed, Echo
+from devstack.cosmos_gateway import DEFAULT_RETRY_AFTER_MS, Throttle, cosmos_audiences, create_cosmos_gateway
 from devstack.declaration import Declaration
-from devstack.faults import FAULTS_PATH, Gate, create_faults_app
+from devstack.faults import FAULTS_PATH, FaultMode, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identities import LocalIdentities
 from devstack.identity_endpoint import APP_SERVICE_PATH, create_identity_app
 from devstack.keyvault import DeletionPolicy, SeedSecret, create_keyvault_app, load_seed
 from devstack.launchers import LOOPBACK
-from devstack.local_deployment import LocalDeployment, deploy
+from devstack.local_deployment import SUBSCRIPTION_ID, LocalDeployment, deploy
 from devstack.node_packages import ensure_node_packages
-from devstack.preflight import HOST_PORT_OPTION, StartError, port_taken_message
+from devstack.preflight import HOST_PORT_OPTION, StartError, port_taken_message, private_folder
 from devstack.project import Project
 from devstack.refusals import ObservedAuthorizer, Refusals
 from devstack.settings_files import EnvFile, write_dotenv, write_env_file, write_local_settings
@@ -57,7 +61,7 @@ class Ports:
     keyvault: int = 0
     proxy: int = 0
     blob: int = 0
-    cosmos: int = 0
+    cosmos: int = 0  # the Cosmos DB front end (the engine behind it always binds a free port)
     host_storage: int = 0  # the first of three (blob, queue, table)
     functions: int | None = DEFAULT_HOST_PORT
 
@@ -90,6 +94,10 @@ class StackOptions:
     # Where each refusal of the app's identity is shown (the terminal for `up`); None: nowhere.
     refusal_echo: Echo | None = None
     colour: bool = False  # ANSI colours on refusal lines
+    # Cosmos DB answers item requests 429 (x-ms-retry-after-ms, sub-status 3200) from the start, as a
+    # provisioned container over its RU/s; the faults control point's "throttle" mode switches it too.
+    cosmos_throttle: bool = False
+    cosmos_retry_after_ms: int = DEFAULT_RETRY_AFTER_MS
 
 
 @dataclass
@@ -122,7 +130,6 @@ class _Plan:
     tenant: Tenant
     people: LocalIdentities
     local: LocalDeployment
-    issuer_key: Path
     access_file: Path
     log_dir: Path
     identity_header: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -130,22 +137,18 @@ class _Plan:
     master_key: str = field(default_factory=lambda: secrets.token_urlsafe(30))
     data_key: str = field(default_factory=_account_key)
     host_key: str = field(default_factory=_account_key)
-    cosmos_key: str = field(default_factory=_account_key)
 
     @classmethod
     def make(cls, options: StackOptions) -> _Plan:
         state = options.state_dir
-        log_dir = state / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = private_folder(state / "logs")
         tenant = Tenant()
-        issuer_key = state / "issuer-public.pem"
-        issuer_key.write_bytes(tenant.public_key_pem())
         certs = ensure_certificates(options.certs_dir or state / "certs")
         people = LocalIdentities()
         infra_dir = options.infra_dir or options.project.infra_dir
         local = deploy(people, tenant.tenant_id, infra_dir=infra_dir, environment=options.environment)
         access_file = local.authorizer.write(state / "access.json")
-        return cls(options, certs, tenant, people, local, issuer_key, access_file, log_dir)
+        return cls(options, certs, tenant, people, local, access_file, log_dir)
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ class _ServicePorts:
     """Where the Node services listen, as they reported it."""
 
     blob: int
-    cosmos: int
+    cosmos_engine: int
     host_storage: tuple[int, int, int]  # blob, queue, table
 
 
@@ -164,7 +167,7 @@ class _Endpoints:
     proxy: int
     blob_gateway: int
     blob: int
-    cosmos: int
+    cosmos: int  # the front end
     host_storage: tuple[int, int, int]
     data_account: str
     faults: int
@@ -193,9 +196,9 @@ async def start_stack(options: StackOptions) -> RunningStack:
     running = RunningStack()
     try:
         # The Node services first: they bind their own ports, which the gateway and the proxy need.
-        services = await _start_services(plan, running, refusals)
+        services = await _start_services(plan, running)
         endpoints = await _serve_in_process(plan, services, running, refusals)
-        await _provision(plan, endpoints)
+        await _provision(plan, endpoints, services)
         settings = _app_settings(plan, endpoints)
         host_url = await _start_function_host(plan, settings, running)
         running.env_file = _describe(plan, endpoints, settings, host_url, running)
@@ -234,12 +237,24 @@ def _observed(app: web.Application, service: str, refusals: Refusals | None) -> 
     return app
 
 
+def _audited(app: web.Application, audit: AuditLog, service: str, resource_id: str, name: str = "") -> web.Application:
+    """`app` writing an access-audit record per data-plane request (it must decide with an ObservedAuthorizer)."""
+    app.middlewares.append(audit.middleware(service, resource_id, name))
+    return app
+
+
+async def _closed(audit: AuditLog) -> None:
+    audit.close()
+
+
 async def _serve_in_process(
     plan: _Plan, services: _ServicePorts, running: RunningStack, refusals: Refusals | None
 ) -> _Endpoints:
     """The token endpoint, the vault, the Blob gateway and the proxy, in front of the running `services`."""
     ports, resources = plan.options.ports, plan.local.resources
-    authorizer: Authorizer = plan.local.authorizer if refusals is None else ObservedAuthorizer(plan.local.authorizer)
+    # Observed always: the access audit (devstack/audit.py) records each decision with its request.
+    authorizer: Authorizer = ObservedAuthorizer(plan.local.authorizer)
+    audit = AuditLog(plan.log_dir / AUDIT_FOLDER, subscription_id=SUBSCRIPTION_ID)
     token_faults = Gate()
     identity_app = create_identity_app(
         tenant=plan.tenant, directory=plan.people.directory(), identity_header=plan.identity_header, faults=token_faults
@@ -253,10 +268,15 @@ async def _serve_in_process(
         seed=_seed_secrets(plan.options, plan.local),
         deletion=DeletionPolicy.for_vault(resources.vault, purge_protection=plan.options.vault_purge_protection),
     )
+    vault_app.on_cleanup.append(lambda _app: _closed(audit))
     vault_port = await _serve(
-        _observed(vault_app, "keyvault", refusals), ports.keyvault, running, tls=plan.certs, option="--keyvault-port"
+        _audited(_observed(vault_app, "keyvault", refusals), audit, "keyvault", resources.vault.id),
+        ports.keyvault,
+        running,
+        tls=plan.certs,
+        option="--keyvault-port",
     )
-    blob_port, cosmos_port = services.blob, services.cosmos
+    blob_port = services.blob
     account = resources.data_account
     gateway = create_blob_gateway(
         upstream=f"https://{LOOPBACK}:{blob_port}",
@@ -267,7 +287,20 @@ async def _serve_in_process(
         account_id=account.id,
         tenant_id=plan.tenant.tenant_id,
     )
-    gateway_port = await _serve(_observed(gateway, "blob", refusals), 0, running, tls=plan.certs)
+    audited_gateway = _audited(_observed(gateway, "blob", refusals), audit, "blob", account.id, account.name)
+    gateway_port = await _serve(audited_gateway, 0, running, tls=plan.certs)
+    cosmos = resources.cosmos
+    throttle = Throttle(on=plan.options.cosmos_throttle, retry_after_ms=plan.options.cosmos_retry_after_ms)
+    cosmos_app = create_cosmos_gateway(
+        engine=f"http://{LOOPBACK}:{services.cosmos_engine}",
+        verifier=TokenVerifier(plan.tenant.public_key_pem(), plan.tenant.issuer, cosmos_audiences(cosmos.host)),
+        authorizer=authorizer,
+        account_name=cosmos.name,
+        account_id=cosmos.id,
+        throttle=throttle,
+    )
+    audited_cosmos = _audited(_observed(cosmos_app, "cosmos", refusals), audit, "cosmos", cosmos.id)
+    cosmos_port = await _serve(audited_cosmos, ports.cosmos, running, tls=plan.certs, option="--cosmos-port")
     proxy = HostProxy(
         {
             f"{resources.vault.host}:443": (LOOPBACK, vault_port),
@@ -286,9 +319,11 @@ async def _serve_in_process(
             "identity": token_faults.set,
             "keyvault": functools.partial(proxy.fault, host=resources.vault.host),
             "blob": functools.partial(proxy.fault, host=account.blob_host),
-            "cosmos": functools.partial(proxy.fault, host=resources.cosmos.host),
+            "cosmos": functools.partial(_cosmos_fault, proxy=proxy, host=cosmos.host, throttle=throttle),
             "proxy": proxy.fault,
-        }
+        },
+        modes={"cosmos": ("refuse", "freeze", "throttle")},
+        active={"cosmos": "throttle"} if throttle.on else None,
     )
     faults_port = await _serve(faults, 0, running)
     host_ports = services.host_storage
@@ -297,8 +332,14 @@ async def _serve_in_process(
     )
 
 
-async def _start_services(plan: _Plan, running: RunningStack, refusals: Refusals | None) -> _ServicePorts:
-    """Both Azurites and Cosmos, in parallel; any that started is stopped if another fails.
+def _cosmos_fault(mode: FaultMode | None, *, proxy: HostProxy, host: str, throttle: Throttle) -> None:
+    """Cosmos DB's switch: "throttle" is the front end's 429s; "refuse" and "freeze" are the proxy's."""
+    throttle.set(mode == "throttle")
+    proxy.fault(None if mode == "throttle" else mode, host=host)
+
+
+async def _start_services(plan: _Plan, running: RunningStack) -> _ServicePorts:
+    """Both Azurites and the Cosmos DB engine, in parallel; any that started is stopped if another fails.
 
     A port left at 0 is bound by the child itself, which reports it (children.py says why)."""
     resources, ports = plan.local.resources, plan.options.ports
@@ -313,18 +354,7 @@ async def _start_services(plan: _Plan, running: RunningStack, refusals: Refusals
             key=plan.host_key,
             log_dir=plan.log_dir,
         ),
-        launchers.start_cosmos(
-            ports.cosmos,
-            key=plan.cosmos_key,
-            certs=plan.certs,
-            issuer=plan.tenant.issuer,
-            issuer_key=plan.issuer_key,
-            account_host=resources.cosmos.host,
-            access_file=plan.access_file,
-            account_id=resources.cosmos.id,
-            log_dir=plan.log_dir,
-            on_event=None if refusals is None else functools.partial(refusals.from_event, "cosmos"),
-        ),
+        launchers.start_cosmos(0, log_dir=plan.log_dir),
     ]
     outcomes = await asyncio.gather(*starts, return_exceptions=True)
     started = [o for o in outcomes if isinstance(o, Child)]
@@ -332,13 +362,15 @@ async def _start_services(plan: _Plan, running: RunningStack, refusals: Refusals
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-    data, host, cosmos = started
+    data, host, cosmos_engine = started
     host_blob, host_queue, host_table = host.ports
-    return _ServicePorts(data.ports[0], cosmos.ports[0], (host_blob, host_queue, host_table))
+    return _ServicePorts(data.ports[0], cosmos_engine.ports[0], (host_blob, host_queue, host_table))
 
 
-async def _provision(plan: _Plan, endpoints: _Endpoints) -> None:
-    """What Bicep creates in Azure, over the direct addresses, with the keys only the stack knows."""
+async def _provision(plan: _Plan, endpoints: _Endpoints, services: _ServicePorts) -> None:
+    """What Bicep creates in Azure: blob containers over Azurite's own address, with the key only the stack
+    knows; Cosmos DB databases and containers in the engine behind its front end, as the resource provider
+    does."""
     resources = plan.local.resources
     await provision.blob_containers(
         endpoints.blob_direct,
@@ -348,9 +380,7 @@ async def _provision(plan: _Plan, endpoints: _Endpoints) -> None:
         ca=plan.certs.ca,
     )
     for container in resources.cosmos.containers:
-        await provision.cosmos_container(
-            endpoints.cosmos_direct, key=plan.cosmos_key, container=container, ca=plan.certs.ca
-        )
+        await provision.cosmos_container(f"http://{LOOPBACK}:{services.cosmos_engine}", container=container)
 
 
 def _app_settings(plan: _Plan, endpoints: _Endpoints) -> dict[str, str]:
@@ -418,14 +448,14 @@ def _describe(
             "blobDirectUrl": endpoints.blob_direct,
             "cosmosDirectUrl": endpoints.cosmos_direct,
             "keyvaultFaultsUrl": f"{endpoints.vault_direct}/_devstack/faults",
-            "cosmosFaultsUrl": f"https://{LOOPBACK}:{endpoints.cosmos}/_devstack/faults",
+            "cosmosFaultsUrl": f"{endpoints.cosmos_direct}_devstack/faults",
             # Outages of any dependency, the token endpoint or the proxy: refuse or freeze (devstack/faults.py).
             "faultsUrl": f"http://{LOOPBACK}:{endpoints.faults}{FAULTS_PATH}",
             # What each service decided, per principal, action and scope, and which assignment allowed it.
             "authorizationsUrls": {
                 "keyvault": f"{endpoints.vault_direct}/_devstack/authorizations",
                 "blob": f"https://{LOOPBACK}:{endpoints.blob_gateway}/_devstack/authorizations",
-                "cosmos": f"https://{LOOPBACK}:{endpoints.cosmos}/_devstack/authorizations",
+                "cosmos": f"{endpoints.cosmos_direct}_devstack/authorizations",
             },
             "accessFile": str(plan.access_file),
             # What infra/ deploys, by Azure endpoint: the app's settings name them however it likes.

@@ -47,6 +47,8 @@ class StackProcess:
     def __init__(self, state_dir: Path, extra_args: Sequence[str] = (), *, project_dir: Path | None = None) -> None:
         self.state_dir = state_dir
         self.env_path = state_dir / "env.json"
+        # The stack's own output: readable by its owner only, like the logs it writes.
+        stack_log = os.open(state_dir / "stack.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "devstack", "up", "--state-dir", str(state_dir), "--host-port", "0"),
@@ -55,8 +57,9 @@ class StackProcess:
             cwd=project_dir or Project.find().root,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            stderr=(state_dir / "stack.log").open("wb"),
+            stderr=stack_log,
         )
+        os.close(stack_log)
 
     def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> StackInfo:
         deadline = time.monotonic() + timeout

@@ -1,8 +1,8 @@
 """The local tenant: mints Entra-style v1 access tokens and verifies them for the local services.
 
 Real Entra signs with keys the services fetch from its discovery document; here one RSA key made at
-start plays that part. The private half stays in the stack process; the services get the public
-half (a PEM file for the Node-based Cosmos server).
+start plays that part. The private half stays in the stack process; the services (Key Vault, the Blob
+gateway and the Cosmos DB front end, all in that process) check tokens with `TokenVerifier`.
 """
 
 from __future__ import annotations
@@ -23,15 +23,22 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 TOKEN_LIFETIME_SECONDS = 24 * 3600
 CLOCK_SKEW_SECONDS = 300
 ALGORITHM = "RS256"
+# Tokens verified once and kept (a client presents the same token for as long as it lives, so every
+# request would otherwise pay the signature check again); only their lifetime is checked again.
+VERIFIED_TOKENS_KEPT = 256
 
 
 class TokenError(Exception):
-    """A presented token is not acceptable; `reason` is safe to put in an error body."""
+    """A presented token is not acceptable; `reason` is safe to put in an error body.
 
-    def __init__(self, reason: str, *, expired: bool = False) -> None:
+    `claims`: the token's claims when its signature held and a claim check failed (they are then the
+    issuer's own, and a service may quote them: an expiry time, an audience); None otherwise."""
+
+    def __init__(self, reason: str, *, expired: bool = False, claims: Mapping[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.expired = expired
+        self.claims = claims
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,26 @@ class TokenVerifier:
     def _accepted_audiences(self) -> frozenset[str]:
         return frozenset(normalise_audience(a) for a in self.audiences)
 
+    @functools.cached_property
+    def _verified(self) -> dict[str, dict[str, Any]]:
+        return {}
+
     def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims, once its signature, issuer, audience and lifetime hold; TokenError otherwise.
+        A token verified before is only checked for expiry again: nothing else about it can change."""
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() > known["exp"] + CLOCK_SKEW_SECONDS:
+                del self._verified[token]
+                raise TokenError("the token is expired", expired=True, claims=known)
+            return dict(known)
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = claims
+        return dict(claims)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -123,15 +149,20 @@ class TokenVerifier:
                 leeway=CLOCK_SKEW_SECONDS,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise TokenError("the token is expired", expired=True) from exc
+            # PyJWT checks the signature before the lifetime: these claims are the issuer's.
+            signed = jwt.decode(token, options={"verify_signature": False})
+            raise TokenError("the token is expired", expired=True, claims=signed) from exc
+        except jwt.ImmatureSignatureError as exc:
+            signed = jwt.decode(token, options={"verify_signature": False})
+            raise TokenError("the token is not valid yet", claims=signed) from exc
         except jwt.InvalidSignatureError as exc:
             raise TokenError("the token signature is invalid") from exc
         except jwt.PyJWTError as exc:
             raise TokenError(f"the token is malformed ({type(exc).__name__})") from exc
         if claims["iss"] != self.issuer:
-            raise TokenError("the token issuer is not trusted")
+            raise TokenError("the token issuer is not trusted", claims=claims)
         if normalise_audience(claims["aud"]) not in self._accepted_audiences:
-            raise TokenError("the token audience is invalid")
+            raise TokenError("the token audience is invalid", claims=claims)
         return claims
 
 

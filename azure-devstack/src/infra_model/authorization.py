@@ -10,13 +10,13 @@ Azure RBAC determines if a user has access to a resource"):
 - access is the union of every applicable assignment. Deny assignments and ABAC conditions are not
   modelled (infra/ declares none).
 
-The Python services (the Blob gateway, the Key Vault fake) call `Authorizer.decide`; the Cosmos
-server (Node) reads the same assignments from the JSON that `Authorizer.to_json` writes and applies
-the same two rules.
+The local services (the Blob gateway, the Key Vault fake and the Cosmos DB front end) call
+`Authorizer.decide`; `Authorizer.to_json` writes the assignments for tests and tools that read them.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -34,6 +34,7 @@ class Assignment:
     role: RoleDefinition
     scope: str  # an Azure resource id, or a Cosmos DB data-plane scope (<account id>/dbs/<db>[/colls/<c>])
     source: str  # where infra/ makes it: "modules/access.bicep:appEventsContributor"
+    id: str = ""  # the assignment's own resource id, as deployed (its last segment is the GUID Azure logs)
 
     def covers(self, scope: str) -> bool:
         return scope_covers(self.scope, scope)
@@ -72,7 +73,14 @@ class Authorizer:
                 return Decision(True, action, scope, principal_id, assignment)
         return Decision(False, action, scope, principal_id, None)
 
-    # ---- the file the Node services read ---------------------------------------------------------
+    def within(self, scope: str) -> Authorizer:
+        """The same decider, knowing only the assignments at `scope` or below it: Cosmos DB's own RBAC knows
+        only the account's `sqlRoleAssignments`, so an assignment elsewhere never grants its data actions."""
+        narrowed = copy.copy(self)
+        narrowed.assignments = tuple(a for a in self.assignments if scope_covers(scope, a.scope))
+        return narrowed
+
+    # ---- the assignments as JSON (env.json's accessFile, for tests and tools) --------------------
 
     def to_json(self) -> dict[str, Any]:
         return {"assignments": [_assignment_json(a) for a in self.assignments]}
@@ -112,6 +120,7 @@ def _assignment_json(assignment: Assignment) -> dict[str, Any]:
         "principalId": assignment.principal_id,
         "scope": assignment.scope,
         "source": assignment.source,
+        "id": assignment.id,
         "role": {
             "id": role.id,
             "name": role.name,
@@ -133,4 +142,4 @@ def _assignment_from_json(item: dict[str, Any]) -> Assignment:
         data_actions=tuple(role["dataActions"]),
         not_data_actions=tuple(role["notDataActions"]),
     )
-    return Assignment(item["principalId"], definition, item["scope"], item["source"])
+    return Assignment(item["principalId"], definition, item["scope"], item["source"], str(item.get("id", "")))

@@ -70,11 +70,14 @@ class Context:
 
     `principal_for(resource_id, kind)` gives the ids of a managed identity once its resource exists:
     kind "user" for a user-assigned identity resource, "system" for a site's system identity.
+    `unique_string`, when given, stands in for uniqueString() instead of the model's own hash (a tool
+    that compares the model with a real deployment gives a recognisable token to find in names).
     """
 
     subscription_id: str
     tenant_id: str
     principal_for: Callable[[str, str], Principal]
+    unique_string: Callable[..., str] | None = None
 
 
 @dataclass(frozen=True)
@@ -512,7 +515,10 @@ def _runtime_properties(resource: _ResourceValue) -> dict[str, Any]:
 # ---- functions -----------------------------------------------------------------------------------
 
 
-def _unique_string(_instance: _Instance, *values: Any) -> str:
+def _unique_string(instance: _Instance, *values: Any) -> str:
+    override = instance.deployment.context.unique_string
+    if override is not None:
+        return override(*values)
     digest = hashlib.sha256("\x1f".join(str(v) for v in values).encode()).digest()
     return base64.b32encode(digest).decode().lower()[:13]
 
@@ -565,6 +571,20 @@ def _concat(_instance: _Instance, *values: Any) -> Any:
     return "".join(str(v) for v in values)
 
 
+# loadTextContent's encoding names that Python spells otherwise.
+_BICEP_ENCODINGS = {"utf-16BigEndian": "utf-16-be", "us-ascii": "ascii"}
+
+
+def _load_text_content(instance: _Instance, path: str, encoding: str = "utf-8") -> str:
+    """Bicep's loadTextContent(): a file beside the Bicep file that names it, read at compile time
+    ("File functions for Bicep"), so the deployed text is exactly the file's."""
+    source = instance.file.path.parent / path
+    try:
+        return source.read_text(encoding=_BICEP_ENCODINGS.get(encoding, encoding))
+    except OSError as error:
+        raise EvaluationError(f"{instance.file.path.name}: loadTextContent('{path}'): {error.strerror}") from None
+
+
 def _string_of(_instance: _Instance, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -594,6 +614,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": lambda _i, value, old, new: str(value).replace(old, new),
     "trim": lambda _i, value: str(value).strip(),
     "first": lambda _i, values: values[0],
+    "loadTextContent": _load_text_content,
     "last": lambda _i, values: values[-1],
 }
 

@@ -6,8 +6,8 @@ its pages for Storage (.../built-in-roles/storage), Security (.../built-in-roles
 Monitor (.../built-in-roles/monitor). The Cosmos DB built-in data-plane roles come from "Azure
 Cosmos DB for NoSQL data plane security reference"
 (https://learn.microsoft.com/azure/cosmos-db/reference-data-plane-security, formerly under
-.../cosmos-db/nosql/). Custom Cosmos DB roles are not listed here: they are `sqlRoleDefinitions` in
-the Bicep, and the deployment model reads them from there.
+.../cosmos-db/nosql/). Custom roles are not listed here: they are `roleDefinitions` (Azure RBAC) or
+`sqlRoleDefinitions` (Cosmos DB) in the Bicep, and the deployment model reads them from there.
 
 Only roles infra/ uses are listed, plus the two Readers that the enforcement tests narrow grants to.
 An assignment of any other role is an error of the model, not a silent "allow nothing", so adding a
@@ -30,7 +30,7 @@ class RoleDefinition:
     """A role's permissions. Control-plane `actions` matter to data-plane calls too: Blob Storage
     authorises container operations (create, get properties) against them."""
 
-    id: str  # the GUID of a built-in role; the full resource id of a custom Cosmos role
+    id: str  # the GUID of a built-in role; the full resource id of a custom one
     name: str
     actions: tuple[str, ...] = ()
     not_actions: tuple[str, ...] = ()
@@ -122,6 +122,19 @@ BUILT_IN_ROLES: tuple[RoleDefinition, ...] = (
             "Microsoft.Resources/subscriptions/resourceGroups/read",
         ),
         data_actions=("Microsoft.Insights/Metrics/Write", "Microsoft.Insights/Telemetry/Write"),
+    ),
+    # Monitor page: read and query every table of a workspace, never its shared keys. What a log
+    # search alert rule's identity needs on the workspace it queries.
+    RoleDefinition(
+        id="73c42c96-874c-492b-b04d-ab87d138a893",
+        name="Log Analytics Reader",
+        actions=(
+            "*/read",
+            "Microsoft.OperationalInsights/workspaces/analytics/query/action",
+            "Microsoft.OperationalInsights/workspaces/search/action",
+            "Microsoft.Support/*",
+        ),
+        not_actions=("Microsoft.OperationalInsights/workspaces/sharedKeys/read",),
     ),
 )
 

@@ -316,7 +316,17 @@ async def test_add_action_creates_a_blob_but_cannot_replace_one(gateway: Gateway
         await blob.upload_blob(b"first")
         with pytest.raises(HttpResponseError) as refused:
             await blob.upload_blob(b"second", overwrite=True)
-    assert _error_code(refused.value) == "AuthorizationPermissionMismatch"
+        # Without overwrite (If-None-Match: *) the answer is the same: the write is refused before it is tried.
+        with pytest.raises(HttpResponseError) as refused_again:
+            await blob.upload_blob(b"second", overwrite=False)
+        missing = service.get_blob_client(GRANTED, "creator/never.txt")
+        with pytest.raises(HttpResponseError) as no_role:  # a write the creator's role does not grant at all
+            await missing.set_blob_metadata({"a": "b"})
+    # Azure's answer to a caller that may create but not write (errors.unauthorized_blob_overwrite).
+    assert refused.value.status_code == 403
+    # error_code is azure-storage-blob's StorageErrorCode, a str enum: compare it as a string.
+    codes = [getattr(e.value, "error_code", None) for e in (refused, refused_again, no_role)]
+    assert codes == ["UnauthorizedBlobOverwrite", "UnauthorizedBlobOverwrite", "AuthorizationPermissionMismatch"]
     async with gateway.keyed_client(through_gateway=False) as keyed:
         content = await (await keyed.get_blob_client(GRANTED, "creator/once.txt").download_blob()).readall()
     assert content == b"first"

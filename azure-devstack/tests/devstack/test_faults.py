@@ -8,6 +8,7 @@ credential's transport talks to it.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import urllib.error
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -313,3 +314,57 @@ async def test_stack_serves_the_control_point_for_each_dependency(devstack: Stac
     assert (await connect_status()).startswith(b"HTTP/1.1 200")
     with pytest.raises(urllib.error.HTTPError):
         devstack.fault("nothing", "freeze")
+
+
+async def test_control_point_takes_a_targets_own_modes_and_shows_faults_on_from_the_start() -> None:
+    calls: list[FaultMode | None] = []
+    app = create_faults_app(
+        {"cosmos": calls.append, "blob": calls.append},
+        modes={"cosmos": ("refuse", "freeze", "throttle")},
+        active={"cosmos": "throttle"},
+    )
+    server = TestServer(app)
+    await server.start_server()
+    url = str(server.make_url(FAULTS_PATH))
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as response:
+                at_start = (await response.json())["faults"]
+            async with http.post(url, json={"target": "blob", "mode": "throttle"}) as response:
+                blob_status = response.status
+            async with http.post(url, json={"target": "cosmos", "mode": "throttle"}) as response:
+                cosmos_status = response.status
+            async with http.delete(url, params={"target": "cosmos"}) as response:
+                cleared = (await response.json())["faults"]
+    finally:
+        await server.close()
+
+    assert at_start == {"cosmos": "throttle"}
+    assert (blob_status, cosmos_status) == (400, 200)
+    assert cleared == {}
+    assert calls == ["throttle", None]
+
+
+@pytest.mark.stack
+async def test_stack_throttles_cosmos_item_requests_until_cleared(devstack: StackInfo) -> None:
+    cosmos_host = urlsplit(devstack.cosmos_url).hostname
+    token = devstack.mint(f"https://{cosmos_host}", who="app")
+    headers = {"authorization": f"type=aad%26ver=1.0%26sig={token}", "x-ms-documentdb-partitionkey": '["b1"]'}
+    url = f"{devstack.env.devstack['cosmosDirectUrl']}dbs/notebook/colls/pages/docs/nothing-here"
+    ssl_context = ssl.create_default_context(cafile=devstack.ca)
+
+    async def status() -> tuple[int, str | None, str | None]:
+        async with aiohttp.ClientSession() as http, http.get(url, headers=headers, ssl=ssl_context) as response:
+            return response.status, response.headers.get("x-ms-substatus"), response.headers.get("x-ms-retry-after-ms")
+
+    devstack.fault("cosmos", "throttle")
+    try:
+        faults = devstack.faults()
+        throttled = await status()
+    finally:
+        devstack.clear_faults("cosmos")
+    after = await status()
+
+    assert faults == {"cosmos": "throttle"}
+    assert throttled == (429, "3200", "1000")
+    assert after[0] == 404  # the item does not exist: the request reached the engine again

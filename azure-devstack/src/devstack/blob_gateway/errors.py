@@ -138,6 +138,13 @@ def authorization_permission_mismatch() -> StorageError:
     )
 
 
+def unauthorized_blob_overwrite() -> StorageError:
+    """A write to an existing blob by a caller that may only create blobs (`blobs/add/action`, an add-only
+    SAS or ACL). The code and message as Azure answered them in Azure/azure-cli#19203 (an add-only SAS)
+    and MicrosoftDocs/azure-docs#50936; an RBAC role without `blobs/write` is taken to answer the same."""
+    return StorageError(403, "UnauthorizedBlobOverwrite", "This request is not authorized to perform blob overwrites.")
+
+
 def user_delegation_sas_not_served() -> StorageError:
     """Azure accepts a user delegation SAS on such an account; this gateway cannot verify one, so it says so."""
     return StorageError(

@@ -17,6 +17,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import AsyncIterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from devstack.blob_gateway.errors import (
     StorageError,
     authorization_permission_mismatch,
     internal_error,
+    unauthorized_blob_overwrite,
 )
 from devstack.blob_gateway.operations import Operation, Permission, Requirement, parse_target, resolve
 from devstack.blob_gateway.upstream import Upstream
@@ -69,6 +71,12 @@ def create_blob_gateway(
     app.router.add_delete(DECISIONS_PATH, gateway.clear_decisions)
     app.router.add_route("*", "/{path:.*}", gateway.data_plane)
     return app
+
+
+class _Verdict(Enum):
+    MET = "met"
+    REFUSED = "refused"
+    OVERWRITE = "overwrite"  # only blobs/add/action was granted, and the blob exists
 
 
 def _check_account_id(account_id: str, account_name: str) -> None:
@@ -135,22 +143,45 @@ class _Gateway:
 
     async def _authorize(self, request: web.Request, operation: Operation, principal: str) -> None:
         for requirement in operation.requirements:
-            if not await self._met(request, operation, requirement, principal):
+            verdict = await self._met(request, operation, requirement, principal)
+            if verdict is _Verdict.OVERWRITE:
+                raise unauthorized_blob_overwrite()
+            if verdict is not _Verdict.MET:
                 raise authorization_permission_mismatch()
 
-    async def _met(self, request: web.Request, operation: Operation, requirement: Requirement, principal: str) -> bool:
-        """True when one of the requirement's permissions is granted (and applies to this request)."""
+    async def _met(
+        self, request: web.Request, operation: Operation, requirement: Requirement, principal: str
+    ) -> _Verdict:
+        """MET when one of the requirement's permissions is granted (and applies to this request); OVERWRITE
+        when the only one granted creates blobs and this one exists. The decisions listed for tests are the
+        RBAC decisions that settled it: the permission granted (also when the blob's existence, not a
+        missing grant, refuses the write), else every one refused; an alternative tried first and
+        refused does not make a granted request a refusal."""
+        refused: list[Decision] = []
+        granted: Decision | None = None
         for permission in requirement.any_of:
             decision = self._decide(operation, permission, requirement.scope, principal)
-            if decision.allowed and await self._applies(request, permission):
-                return True
-        return False
+            if not decision.allowed:
+                refused.append(decision)
+                continue
+            granted = decision
+            if await self._applies(request, permission):
+                self._record(operation, decision)
+                return _Verdict.MET
+        if granted is not None:
+            self._record(operation, granted)
+            return _Verdict.OVERWRITE
+        for decision in refused:
+            self._record(operation, decision)
+        return _Verdict.REFUSED
 
     def _decide(self, operation: Operation, permission: Permission, scope: str, principal: str) -> Decision:
         decision = self._authorizer.decide(principal, permission.action, scope, data_action=permission.data_action)
-        self._decisions[(operation.name, decision)] += 1
         log.debug("%s: %s %s at %s for %s", operation.name, decision.allowed, decision.action, scope, principal)
         return decision
+
+    def _record(self, operation: Operation, decision: Decision) -> None:
+        self._decisions[(operation.name, decision)] += 1
 
     async def _applies(self, request: web.Request, permission: Permission) -> bool:
         # blobs/add/action creates blobs but may not replace one: ask Azurite whether it exists.

@@ -1,6 +1,5 @@
 "use strict";
-// Small HTTP helpers shared by the Cosmos server modules: JSON replies, Cosmos-shaped errors and
-// bounded body reading. Kept free of Cosmos semantics so every module answers the same way.
+// Small HTTP helpers shared by the Cosmos engine's modules: JSON replies and Cosmos-shaped errors.
 
 const { randomUUID } = require("crypto");
 const http = require("http");
@@ -52,24 +51,4 @@ function sendCosmosError(res, status, message, { substatus, headers = {} } = {})
   sendJson(res, status, { code: errorCode(status), message }, extra);
 }
 
-class BodyTooLarge extends Error {}
-
-function readBody(req, limitBytes) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on("data", chunk => {
-      size += chunk.length;
-      if (size > limitBytes) {
-        reject(new BodyTooLarge(`request body is larger than ${limitBytes} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-module.exports = { BodyTooLarge, errorCode, readBody, sendCosmosError, sendJson };
+module.exports = { errorCode, sendCosmosError, sendJson };

@@ -90,4 +90,4 @@ function install() {
   installed = true;
 }
 
-module.exports = { install, itemsInPartition, partitionToken, reindex };
+module.exports = { install, itemsInPartition, partitionToken, partitionsOf: partitions, reindex };

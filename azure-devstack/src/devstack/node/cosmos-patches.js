@@ -14,18 +14,28 @@ const fs = require("fs");
 const path = require("path");
 const { errorCode } = require("./cosmos-http");
 const partitions = require("./cosmos-partitions");
+const cosmosQuery = require("./cosmos-query");
 const queryCode = require("./cosmos-query-code");
+const ttl = require("./cosmos-ttl");
+const feed = require("./cosmos-feed");
 
 const LIB = path.dirname(require.resolve("@vercel/cosmosdb-server/lib/routes.js"));
 const HANDLERS = path.join(LIB, "handler");
 const documentOperations = require(path.join(HANDLERS, "_document-operations.js"));
-const { patchOperation } = require(path.join(HANDLERS, "_patch-operations.js"));
+const patchOperations = require(path.join(HANDLERS, "_patch-operations.js"));
 const readItems = require(path.join(HANDLERS, "_read-items.js")).default;
 const readJson = require(path.join(LIB, "json.js")).default;
 const getValue = require(path.join(LIB, "utils", "get-value.js")).default;
 const { parsePartitionKey } = require(path.join(LIB, "utils", "get-partition-from-header.js"));
 
 const PARTITION_KEY_HEADER = "x-ms-documentdb-partitionkey";
+const QUERY_PLAN_HEADER = "x-ms-cosmos-is-query-plan-request";
+const CROSS_PARTITION_HEADER = "x-ms-documentdb-query-enablecrosspartition";
+const CROSS_PARTITION_DISABLED = "Cross partition query is required but disabled. Please set " +
+  "x-ms-documentdb-query-enablecrosspartition to true, specify x-ms-documentdb-partitionkey, or revise your query " +
+  "to avoid this exception.";
+// This server has one partition key range, "0": a query scoped to it is a query of the container.
+const RANGE_HEADER = "x-ms-documentdb-partitionkeyrangeid";
 // Cosmos limits a transactional batch to 100 operations.
 const MAX_BATCH_OPERATIONS = 100;
 const DEFAULT_MESSAGES = {
@@ -34,6 +44,10 @@ const DEFAULT_MESSAGES = {
   409: "Entity with the specified id already exists in the system.",
   412: "Operation cannot be performed because one of the specified precondition is not met.",
 };
+
+function isTrue(value) {
+  return typeof value === "string" && value.toLowerCase() === "true";
+}
 
 function fail(res, status, message) {
   res.statusCode = status;
@@ -55,20 +69,74 @@ function partitionKeyHeader(req) {
   }
 }
 
+// Answers on a container's items carry its logical sequence number, as Cosmos DB's do (cosmos-feed.js).
+function setLsnHeader(account, res, { dbId, collId }) {
+  if (dbId === undefined || collId === undefined || res.headersSent) {
+    return;
+  }
+  const collection = account.database(dbId).collection(collId);
+  if (collection.read()) {
+    res.setHeader("lsn", String(feed.settledLsn(collection.documents)));
+  }
+}
+
+// An item's `_self` link addresses it by resource ids (dbs/<rid>/colls/<rid>/docs/<rid>), which the
+// SDKs use for operations given an item's dict; the library routes by name. Ids that name nothing
+// but are a resource's _rid are replaced by its name (the library keys each level by _rid).
+function namesForResourceIds(account, params) {
+  const { dbId, collId, docId } = params;
+  if (dbId === undefined || account.database(dbId).read()) {
+    return params;
+  }
+  const database = account.databases._data.get(dbId);
+  if (!database) {
+    return params;
+  }
+  const named = { ...params, dbId: database.read().id };
+  const collections = account.database(named.dbId).collections;
+  const collection = collId === undefined ? null : collections._data.get(collId);
+  if (collection) {
+    named.collId = collection.read().id;
+    const documents = account.database(named.dbId).collection(named.collId).documents;
+    const document = docId === undefined ? null : documents._data.get(docId);
+    if (document) {
+      named.docId = document.read().id;
+    }
+  }
+  return named;
+}
+
+// `Prefer: return=minimal` (the SDKs' no_response=True): a write answers its headers without the item
+// (REST "Common Azure Cosmos DB REST request headers").
+function returnsMinimal(req) {
+  const prefer = req.headers.prefer;
+  return typeof prefer === "string" && prefer.toLowerCase().includes("return=minimal") && req.method !== "GET";
+}
+
 // Every error body gets Cosmos's {code, message} shape (the library often answers {} or
 // {message}); an unparseable request body is the client's fault (400), not a 500.
 function withCosmosErrors(handler) {
-  return async (account, req, res, params) => {
+  return async (account, req, res, addressed) => {
+    const params = namesForResourceIds(account, addressed);
+    ttl.expireDueIn(account, params);
     let body;
     try {
       body = await handler(account, req, res, params);
+      setLsnHeader(account, res, params);
     } catch (err) {
+      if (err.badRequest) {
+        return fail(res, 400, err.message);
+      }
       if (!(err instanceof SyntaxError)) {
         throw err;
       }
       return fail(res, 400, "The request payload is invalid: it is not valid JSON.");
     }
     const isPlainObject = body !== null && typeof body === "object" && !Array.isArray(body);
+    if (res.statusCode < 400 && isPlainObject && body._etag && returnsMinimal(req)) {
+      res.setHeader("etag", body._etag);
+      return undefined;
+    }
     if (res.statusCode >= 400 && isPlainObject && !body.code) {
       return { ...body, code: errorCode(res.statusCode), message: body.message || DEFAULT_MESSAGES[res.statusCode] || "" };
     }
@@ -115,14 +183,20 @@ const { partitionToken } = partitions;
 
 // The library runs a query over every item unless the WHERE clause names the key (and refuses a
 // query without WHERE). With a partition key header, Cosmos runs it over that partition only: run
-// the library's own query code on a view of the container whose data (a private field of the
-// library's Items: rid -> item) is that partition's, from the partition index.
-function scopedToPartition(handler) {
+// the query on a view of the container whose data (a private field of the library's Items:
+// rid -> item) is that partition's, from the partition index. cosmos-query.js adds the clauses the
+// library lacks. A query-plan request gets the plan an SDK would run the query by.
+function queryDocuments(handler) {
   return async (account, req, res, params) => {
-    const key = partitionKeyHeader(req);
     const collection = account.database(params.dbId).collection(params.collId);
-    if (!key || key.length === 0 || !collection.read()) {
-      return handler(account, req, res, params);
+    const key = partitionKeyHeader(req);
+    const crossPartition = !key || key.length === 0;
+    const planRequested = isTrue(req.headers[QUERY_PLAN_HEADER]);
+    if (!collection.read() || (crossPartition && !planRequested && !isTrue(req.headers[CROSS_PARTITION_HEADER]) &&
+        req.headers[RANGE_HEADER] === undefined)) {
+      // The library runs it if its WHERE clause names the partition key, as the gateway would route it.
+      const answer = await handler(account, req, res, params);
+      return answer && answer.message === "missing partition keys" ? { ...answer, message: CROSS_PARTITION_DISABLED } : answer;
     }
     return readItems(req, res, "Documents", async paging => {
       const query = await readJson(req);
@@ -130,10 +204,23 @@ function scopedToPartition(handler) {
         return fail(res, 400, "The query body must carry a 'query' string.");
       }
       const items = collection.documents;
-      const partitionView = Object.create(items);
-      partitionView._data = partitions.itemsInPartition(items, key[0]);
       try {
-        return items.query.call(partitionView, query, paging);
+        if (planRequested) {
+          return cosmosQuery.queryPlan(query.query); // no `result`: readItems hands it over as it is
+        }
+        const range = feed.epkRangeOf(req);
+        if (crossPartition && range) {
+          // A prefix of a hierarchical key, or a feed range: the items whose hashed key is in range.
+          const rangeView = Object.create(items);
+          rangeView._data = new Map(feed.itemsInEpkRange(collection, range).flatMap(rows => [...rows]));
+          return cosmosQuery.runQuery(rangeView, query, paging, { crossPartition: true });
+        }
+        if (crossPartition) {
+          return cosmosQuery.runQuery(items, query, paging, { crossPartition: true });
+        }
+        const partitionView = Object.create(items);
+        partitionView._data = itemsWithKey(collection, key);
+        return cosmosQuery.runQuery(partitionView, query, paging);
       } catch (err) {
         if (err.badRequest) {
           return fail(res, 400, err.message);
@@ -142,6 +229,26 @@ function scopedToPartition(handler) {
       }
     });
   };
+}
+
+// The items whose partition key is `key`: the partition index holds the first level of a
+// hierarchical key (what the library stores), the further levels are compared item by item.
+function itemsWithKey(collection, key) {
+  const rows = partitions.itemsInPartition(collection.documents, key[0]);
+  if (key.length < 2) {
+    return rows;
+  }
+  const paths = ((collection.read() || {}).partitionKey || {}).paths || [];
+  const matches = data => key.every((value, level) =>
+    level >= paths.length || partitionToken(getValue(paths[level].slice(1).split("/"), data)) === partitionToken(value));
+  return new Map([...rows].filter(([, item]) => matches(item.read())));
+}
+
+// The SDKs ask for a query plan with a POST on the items feed that the library routes as a create.
+function queryPlanFirst(handler) {
+  const plan = queryDocuments(handler);
+  return (account, req, res, params) =>
+    (isTrue(req.headers[QUERY_PLAN_HEADER]) ? plan : handler)(account, req, res, params);
 }
 
 // Items never mutate stored entries (every write sets a new one), so shallow copies of the two
@@ -159,7 +266,7 @@ function restore(items, snapshot) {
 
 function patchInBatch(collection, operation) {
   const body = operation.resourceBody || {};
-  return patchOperation(collection, {
+  return patchOperations.patchOperation(collection, {
     id: operation.id,
     partitionKey: operation.partitionKey,
     ifMatch: operation.ifMatch,
@@ -221,8 +328,15 @@ async function atomicBatch(account, req, res, { dbId, collId }) {
     return fail(res, 400, "A transactional batch needs the partition key header (x-ms-documentdb-partitionkey).");
   }
   const operations = await readJson(req);
-  if (!Array.isArray(operations) || operations.length === 0 || operations.length > MAX_BATCH_OPERATIONS) {
-    return fail(res, 400, `A batch body is a list of 1 to ${MAX_BATCH_OPERATIONS} operations.`);
+  if (!Array.isArray(operations)) {
+    return fail(res, 400, "A batch body is a list of operations.");
+  }
+  // Cosmos DB's own words (azure-cosmos' test_transactional_batch.py).
+  if (operations.length === 0) {
+    return fail(res, 400, "Batch request has no operations.");
+  }
+  if (operations.length > MAX_BATCH_OPERATIONS) {
+    return fail(res, 400, `Batch request has more operations than what is supported. At most ${MAX_BATCH_OPERATIONS}.`);
   }
   const snapshot = snapshotOf(collection.documents);
   const results = [];
@@ -261,13 +375,29 @@ function advertisedAccount(account, req) {
   };
 }
 
+// A patch's condition is a FROM clause with any alias ("from root where root.n = 3", as the SDKs'
+// filter_predicate); the library only understands the alias c. Make it a whole query on the item.
+const CONDITION = /^\s*from\s+([A-Za-z_][A-Za-z0-9_]*)\s+where\s+([\s\S]+)$/i;
+
+function anyAliasCondition(patch) {
+  return (collection, input) => {
+    const match = typeof input.condition === "string" && !/\bselect\b/i.test(input.condition) && input.condition.match(CONDITION);
+    if (!match) {
+      return patch(collection, input);
+    }
+    const [, alias, clause] = match;
+    return patch(collection, { ...input, condition: `SELECT * FROM ${alias} WHERE (${clause}) AND ${alias}.id = @id` });
+  };
+}
+
 const REPLACEMENTS = {
   "read-document.js": handler => requirePartitionKey(readDocumentOr404(handler)),
   "replace-document.js": requirePartitionKey,
   "delete-document.js": requirePartitionKey,
   "patch-document.js": requirePartitionKey,
-  "create-document.js": requireCollection,
-  "query-documents.js": scopedToPartition,
+  "create-document.js": handler => queryPlanFirst(requireCollection(handler)),
+  "query-documents.js": queryDocuments,
+  "read-documents.js": feed.changeFeed,
   "batch-documents.js": () => atomicBatch,
   "read-meta.js": () => advertisedAccount,
 };
@@ -283,6 +413,9 @@ function install() {
   }
   partitions.install();
   queryCode.install();
+  patchOperations.patchOperation = anyAliasCondition(patchOperations.patchOperation);
+  ttl.install();
+  feed.install();
   const handlerFiles = fs.readdirSync(HANDLERS).filter(file => file.endsWith(".js") && !file.startsWith("_"));
   const missing = Object.keys(REPLACEMENTS).filter(file => !handlerFiles.includes(file));
   if (missing.length > 0) {

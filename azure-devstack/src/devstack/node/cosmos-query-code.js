@@ -8,6 +8,14 @@
 // 20,000. The rewrite appends instead, `($.push({ c }), $)`, on the same generated syntax tree
 // before it is printed. The accumulator is a fresh array that only that reduce ever sees, so
 // appending to it gives the same rows in the same order.
+//
+// And where its semantics differ from Cosmos DB's (each behind the same version check):
+// - ORDER BY on one property dropped the items that lack it; Cosmos DB returns them, undefined
+//   first ascending (Microsoft's "ORDER BY" page, since 2022), and a continuation after such an item
+//   keeps its place (the token's sort values keep `undefined`, which JSON would turn into null);
+// - CONTAINS, STARTSWITH and ENDSWITH take a third argument, ignore case (Microsoft's pages of each),
+//   and STRINGEQUALS exists;
+// - DEVSTACK_LIKE is the LIKE keyword, which cosmos-query.js rewrites into a call.
 // install() must run before the first query is compiled; node_modules stays untouched.
 
 const path = require("path");
@@ -15,6 +23,10 @@ const path = require("path");
 const LIBRARY_DIR = path.dirname(require.resolve("@vercel/cosmosdb-server/package.json", { paths: [__dirname] }));
 const QUERY_DIR = path.dirname(require.resolve("@zeit/cosmosdb-query/package.json", { paths: [LIBRARY_DIR] }));
 const transformer = require(path.join(QUERY_DIR, "lib", "transformer.js"));
+const helpers = require(path.join(QUERY_DIR, "lib", "helpers.js"));
+const builtins = require(path.join(QUERY_DIR, "lib", "builtin-functions.js"));
+const continuationToken = require(path.join(QUERY_DIR, "lib", "continuation-token.js"));
+const { like } = require("./cosmos-query");
 const SUPPORTED_VERSION = "0.7.2";
 
 const ACCUMULATOR = "$";
@@ -97,6 +109,73 @@ function appendInsteadOfCopy(tree) {
   return rewritten;
 }
 
+// JSON has no undefined: a sort value that was undefined travels as this marker.
+const UNDEFINED_SORT_VALUE = { "$devstackUndefined": true };
+
+function isUndefinedMarker(value) {
+  return value !== null && typeof value === "object" && value.$devstackUndefined === true && Object.keys(value).length === 1;
+}
+
+function keepUndefinedSortValues() {
+  const { encode, decode } = continuationToken;
+  continuationToken.encode = token => encode(Array.isArray(token.RTD)
+    ? { ...token, RTD: token.RTD.map(v => (v === undefined ? UNDEFINED_SORT_VALUE : v)) }
+    : token);
+  continuationToken.decode = text => {
+    const token = decode(text);
+    return Array.isArray(token.RTD) ? { ...token, RTD: token.RTD.map(v => (isUndefinedMarker(v) ? undefined : v)) } : token;
+  };
+}
+
+// Whether a composite index serves an ORDER BY of several properties: in its order, or with every
+// direction inverted (Microsoft's "Indexing policies", composite indexes: "ORDER BY name DESC, age
+// ASC" is served by (name ASC, age DESC)). The library accepts only the first.
+function servedByCompositeIndex(compositeIndexes, orders) {
+  return (compositeIndexes || []).some(indexes => indexes.length === orders.length && [false, true].some(invert =>
+    indexes.every((index, i) => {
+      const [keys, desc] = orders[i];
+      const direction = desc !== invert ? "descending" : "ascending";
+      return index.path === `/${keys.slice(1).join("/")}` && (index.order || "ascending") === direction;
+    })));
+}
+
+// ORDER BY with one property: the library sorts every item (undefined first, as Cosmos DB's type
+// order has it) and then drops those without the property; keep them.
+function orderByKeepsUndefined() {
+  const { sort } = helpers;
+  helpers.sort = (collection, getRid, compositeIndexes, ...orders) => {
+    if (orders.length !== 1) {
+      if (compositeIndexes && !servedByCompositeIndex(compositeIndexes, orders)) {
+        throw new Error("The order by query does not have a corresponding composite index that it can be served from.");
+      }
+      return sort(collection, getRid, null, ...orders);
+    }
+    // Two orders always keep every item; the second (the item itself) never decides, since _rid does.
+    return sort(collection, getRid, null, ...orders, [["$devstack-no-such-path"], false]);
+  };
+}
+
+function stringFunction(name, test) {
+  return (...args) => {
+    if (args.length < 2 || args.length > 3) {
+      throw new Error(`The ${name} function requires 2 or 3 argument(s)`);
+    }
+    const [a, b, ignoreCase = false] = args;
+    if (typeof a !== "string" || typeof b !== "string" || typeof ignoreCase !== "boolean") {
+      return undefined;
+    }
+    return ignoreCase ? test(a.toLowerCase(), b.toLowerCase()) : test(a, b);
+  };
+}
+
+function addStringFunctions() {
+  builtins.CONTAINS = stringFunction("CONTAINS", (a, b) => a.includes(b));
+  builtins.STARTSWITH = stringFunction("STARTSWITH", (a, b) => a.startsWith(b));
+  builtins.ENDSWITH = stringFunction("ENDSWITH", (a, b) => a.endsWith(b));
+  builtins.STRINGEQUALS = stringFunction("STRINGEQUALS", (a, b) => a === b);
+  builtins.DEVSTACK_LIKE = like;
+}
+
 let installed = false;
 
 function install() {
@@ -114,6 +193,9 @@ function install() {
     appendInsteadOfCopy(tree);
     return tree;
   };
+  keepUndefinedSortValues();
+  orderByKeepsUndefined();
+  addStringFunctions();
   installed = true;
 }
 

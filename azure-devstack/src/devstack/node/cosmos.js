@@ -1,35 +1,29 @@
 #!/usr/bin/env node
 "use strict";
-// Local Cosmos DB for NoSQL for the dev stack, checking real Entra-style tokens.
+// The local Cosmos DB for NoSQL data engine: the store and REST handlers of @vercel/cosmosdb-server,
+// with our fixes (cosmos-patches.js), over plain HTTP with keep-alive, on loopback only.
 //
-//   COSMOS_MASTER_KEY=<base64> node devstack/node/cosmos.js --host 127.0.0.1 --port P \
-//     --cert server.pem --key server-key.pem --issuer-key issuer-public.pem \
-//     --issuer https://sts.windows.net/<tid>/ --account-host localhost \
-//     --account-id /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.DocumentDB/databaseAccounts/<name> \
-//     --access-file access.json [--ignore-stdin]
+//   node devstack/node/cosmos.js --host 127.0.0.1 --port P [--ignore-stdin]
+//
+// It checks no credentials: authentication, RBAC, Azure's limits and errors live in the Python front end
+// (devstack/cosmos_gateway), the only client the stack gives it; the stack's host-name proxy sends the
+// account's Azure name to that front end, never here.
 //
 // --port 0 picks a free port. When listening, prints exactly one line to stdout:
 //   {"event":"ready","port":P}
-// and nothing else there; diagnostics go to stderr and never contain tokens or keys.
-// Exits 0 on SIGTERM, SIGINT, or end of stdin: the parent keeps a pipe to our stdin open, so when
-// the parent dies, so do we. --ignore-stdin turns that off for runs whose stdin is /dev/null.
-// Without COSMOS_MASTER_KEY, master-key requests are refused as with disableLocalAuth.
-// --access-file: the role assignments, as infra_model.authorization.Authorizer.to_json() writes them;
-// tokens get exactly the data actions that assignments within --account-id grant (cosmos-rbac.js).
-// --host must be a loopback address: the /_devstack routes (cosmos-devtools.js) have no auth.
+// and nothing else there; diagnostics go to stderr. Exits 0 on SIGTERM, SIGINT, or end of stdin: the
+// parent keeps a pipe to our stdin open, so when the parent dies, so do we. --ignore-stdin turns that
+// off for runs whose stdin is /dev/null.
 
-const crypto = require("crypto");
-const fs = require("fs");
 const { parseArgs } = require("util");
-const { bufferBatchBodies } = require("./cosmos-auth");
-const { AccessFileError, createRbac } = require("./cosmos-rbac");
-const { createCosmosServer } = require("./cosmos-server");
+const patches = require("./cosmos-patches");
 
 const EXIT_USAGE = 2;
-// The /_devstack routes have no auth, so the server only listens where nothing else can reach it.
+// Nothing but the front end may reach the engine, so it only listens where nothing else can.
 const LOOPBACK_HOST = /^(?:127(?:\.\d{1,3}){3}|::1|localhost)$/;
-// An ARM resource id of a Cosmos DB account; data-plane scopes are this id and paths below it.
-const ACCOUNT_RESOURCE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.DocumentDB\/databaseAccounts\/[^/]+$/i;
+// Longer than any pause between requests, so the front end reuses its connections instead of finding
+// them closed under it (Node's default is 5 s); the front end keeps idle ones for less.
+const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 // In-flight requests get this long to finish after a stop signal.
 const SHUTDOWN_GRACE_MS = 1_000;
 
@@ -41,28 +35,15 @@ function readOptions(argv) {
     options: {
       host: { type: "string", default: "127.0.0.1" },
       port: { type: "string" },
-      cert: { type: "string" },
-      key: { type: "string" },
-      "issuer-key": { type: "string" },
-      issuer: { type: "string" },
-      "account-host": { type: "string", default: "localhost" },
-      "account-id": { type: "string" },
-      "access-file": { type: "string" },
       "ignore-stdin": { type: "boolean", default: false },
     },
     strict: true,
   });
-  for (const name of ["port", "cert", "key", "issuer-key", "issuer", "account-id", "access-file"]) {
-    if (!values[name]) {
-      throw new UsageError(`--${name} is required`);
-    }
+  if (!values.port) {
+    throw new UsageError("--port is required");
   }
   if (!LOOPBACK_HOST.test(values.host)) {
     throw new UsageError(`--host must be a loopback address (127.0.0.1, ::1, localhost), got ${values.host}`);
-  }
-  if (!ACCOUNT_RESOURCE_ID.test(values["account-id"])) {
-    throw new UsageError("--account-id must be an account's resource id, /subscriptions/<sub>/resourceGroups/<rg>/" +
-      `providers/Microsoft.DocumentDB/databaseAccounts/<name>; got ${values["account-id"]}`);
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -71,62 +52,14 @@ function readOptions(argv) {
   return { ...values, port };
 }
 
-function readFile(path, option) {
-  try {
-    return fs.readFileSync(path);
-  } catch (err) {
-    throw new UsageError(`${option}: cannot read ${path}: ${err.code || err.message}`);
-  }
-}
-
-function loadIssuerKey(path) {
-  let key;
-  try {
-    key = crypto.createPublicKey(readFile(path, "--issuer-key"));
-  } catch (err) {
-    throw err instanceof UsageError ? err : new UsageError(`--issuer-key: not a PEM public key: ${path}`);
-  }
-  if (key.asymmetricKeyType !== "rsa") {
-    throw new UsageError("--issuer-key: the issuer signs with RS256, so the key must be RSA");
-  }
-  return key;
-}
-
-// Strict base64, because Buffer.from silently skips characters that are not.
-function loadMasterKey(text) {
-  if (text === undefined || text === "") {
-    return null;
-  }
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) {
-    throw new UsageError("COSMOS_MASTER_KEY must be base64");
-  }
-  return Buffer.from(text, "base64");
-}
-
-function loadRbac(path, accountId) {
-  try {
-    return createRbac(JSON.parse(readFile(path, "--access-file").toString("utf8")), { accountId });
-  } catch (err) {
-    if (err instanceof SyntaxError || err instanceof AccessFileError) {
-      throw new UsageError(`--access-file: ${path}: ${err.message}`);
-    }
-    throw err;
-  }
-}
-
-function serverConfig(options, env) {
-  return {
-    cert: readFile(options.cert, "--cert"),
-    key: readFile(options.key, "--key"),
-    auth: {
-      accountHost: options["account-host"],
-      issuer: options.issuer,
-      issuerKey: loadIssuerKey(options["issuer-key"]),
-      masterKey: loadMasterKey(env.COSMOS_MASTER_KEY),
-      accountId: options["account-id"],
-      rbac: loadRbac(options["access-file"], options["account-id"]),
-    },
-  };
+function createEngine() {
+  patches.install();
+  // Required only now: the library's router captures the handlers when it is first loaded.
+  const { createHttpServer } = require("@vercel/cosmosdb-server");
+  const server = createHttpServer({ keepAlive: true });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+  return server;
 }
 
 function stopOnce(server) {
@@ -147,21 +80,13 @@ function stopOnce(server) {
 
 function main() {
   let options;
-  let config;
   try {
     options = readOptions(process.argv.slice(2));
-    config = serverConfig(options, process.env);
   } catch (err) {
     console.error(`cosmos: ${err.message}`);
     process.exit(EXIT_USAGE);
   }
-  // Azure Cosmos DB for NoSQL documents notDataActions as unsupported; applied here as Azure RBAC
-  // applies it, but a role that relies on it may not behave the same in Azure.
-  for (const role of config.auth.rbac.rolesUsingNotDataActions) {
-    console.error(`cosmos: warning: role ${role} uses notDataActions, which Cosmos DB's own RBAC does not support`);
-  }
-  const server = createCosmosServer(config);
-  bufferBatchBodies(server);
+  const server = createEngine();
   server.on("error", err => {
     console.error(`cosmos: cannot serve on ${options.host}:${options.port}: ${err.message}`);
     process.exit(1);

@@ -1,9 +1,11 @@
-"""The local Cosmos DB server (devstack/node/cosmos.js) as the real azure-cosmos SDK sees it.
+"""The local Cosmos DB (the Python front end, devstack/cosmos_gateway, over the Node data engine) as the
+real azure-cosmos SDK sees it.
 
-One server for the module, started the way the stack starts it (a pipe to its stdin, a ready line
-on stdout); the lifecycle tests start their own. The master key only creates the database and the
-containers; everything else goes through tokens minted by the local tenant, as in Azure, authorized
-by the role assignments of an access file written by `infra_model.authorization.Authorizer`.
+One standalone account for the module (`devstack.cosmos_gateway.standalone`: the engine and a front end
+that also takes an account key). The key only creates the database and the containers, as Bicep does;
+everything else goes through tokens minted by the local tenant, as in Azure, authorised by
+`infra_model.authorization.Authorizer` over the assignments below. The engine's own process is tested in
+test_cosmos_engine.py.
 """
 
 from __future__ import annotations
@@ -13,13 +15,9 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import secrets
-import select
-import shutil
-import signal
 import ssl
-import subprocess
+import statistics
 import time
 import urllib.parse
 import uuid
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any, Self, cast
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from azure.core import MatchConditions
 from azure.core.credentials import AccessToken
 from azure.core.paging import PageIterator
@@ -43,13 +42,12 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 from devstack.certs import CertPaths, ensure_certificates
-from devstack.node_packages import NODE_DIR
-from devstack.tokens import Identity, Tenant, resource_from_scope
+from devstack.cosmos_gateway import create_cosmos_gateway
+from devstack.cosmos_gateway.standalone import StandaloneAccount, running_account
+from devstack.tokens import Identity, Tenant, TokenVerifier, resource_from_scope
 from infra_model.authorization import Assignment, Authorizer
 from infra_model.roles import RoleDefinition, cosmos_built_in_role
 
-SERVER_SCRIPT = NODE_DIR / "cosmos.js"
-RBAC_MODULE = NODE_DIR / "cosmos-rbac.js"
 DATABASE = "notebook"
 CONTAINER = "pages"
 OTHER_CONTAINER = "others"
@@ -91,8 +89,6 @@ ALL_BUT_DELETE = RoleDefinition(
     data_actions=(READ_METADATA, f"{_CONTAINER_ACTIONS}/*"),
     not_data_actions=(item_action("delete"),),
 )
-READY_TIMEOUT_SECONDS = 10.0
-EXIT_TIMEOUT_SECONDS = 5.0
 # What the SDK asks for: the endpoint's host without the port (FIELD-NOTES).
 COSMOS_SCOPE = "https://localhost/.default"
 
@@ -173,17 +169,15 @@ class LocalCosmos:
     folder: Path
     certs: CertPaths
     tenant: Tenant
-    issuer_key: Path
     master_key: str
-    access_file: Path
     writer: Identity
     outsider: Identity
     limited: Identity
     reader: Identity
     narrow: Identity
     no_delete: Identity
-    process: subprocess.Popen[bytes] | None = None
-    port: int = 0
+    elsewhere: Identity
+    account: StandaloneAccount | None = None
     writer_credential: TenantCredential = field(init=False)
 
     def __post_init__(self) -> None:
@@ -191,7 +185,12 @@ class LocalCosmos:
 
     @property
     def url(self) -> str:
-        return f"https://localhost:{self.port}/"
+        assert self.account is not None
+        return self.account.endpoint
+
+    @property
+    def port(self) -> int:
+        return int(urllib.parse.urlsplit(self.url).port or 0)
 
     def client(self, credential: Any) -> CosmosClient:
         return CosmosClient(self.url, credential=credential, connection_verify=str(self.certs.ca))
@@ -207,87 +206,38 @@ class LocalCosmos:
             Assignment(self.reader.object_id, DATA_READER, ACCOUNT_ID, "test:reader"),
             Assignment(self.narrow.object_id, DATA_CONTRIBUTOR, CONTAINER_SCOPE, "test:narrow-one-container"),
             Assignment(self.no_delete.object_id, ALL_BUT_DELETE, ACCOUNT_ID, "test:no-delete"),
+            # Cosmos DB's RBAC knows only the account's own sqlRoleAssignments.
+            Assignment(self.elsewhere.object_id, DATA_CONTRIBUTOR, RESOURCE_GROUP_ID, "test:resource-group"),
         ]
-
-
-def server_command(cosmos: LocalCosmos, *, port: int = 0) -> list[str]:
-    node = shutil.which("node")
-    assert node, "Node.js 20+ must be on PATH for the local Cosmos server"
-    return [
-        node,
-        str(SERVER_SCRIPT),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--cert",
-        str(cosmos.certs.server_cert),
-        "--key",
-        str(cosmos.certs.server_key),
-        "--issuer-key",
-        str(cosmos.issuer_key),
-        "--issuer",
-        cosmos.tenant.issuer,
-        "--account-host",
-        "localhost",
-        "--account-id",
-        ACCOUNT_ID,
-        "--access-file",
-        str(cosmos.access_file),
-    ]
-
-
-def start_server(cosmos: LocalCosmos) -> tuple[subprocess.Popen[bytes], int]:
-    env = {**os.environ, "COSMOS_MASTER_KEY": cosmos.master_key}
-    process = subprocess.Popen(server_command(cosmos), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    assert process.stdout is not None
-    readable, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT_SECONDS)
-    if not readable:
-        process.kill()
-        pytest.fail(f"cosmos.js printed no ready line within {READY_TIMEOUT_SECONDS} s")
-    line = process.stdout.readline()
-    event = json.loads(line)
-    assert set(event) == {"event", "port"}
-    assert event["event"] == "ready"
-    return process, int(event["port"])
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.terminate()
-    code = process.wait(EXIT_TIMEOUT_SECONDS)
-    for stream in (process.stdin, process.stdout):
-        if stream:
-            stream.close()
-    return code
 
 
 @pytest.fixture(scope="module")
 def cosmos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCosmos]:
     folder = tmp_path_factory.mktemp("cosmos")
-    tenant = Tenant()
-    issuer_key = folder / "issuer-public.pem"
-    issuer_key.write_bytes(tenant.public_key_pem())
     local = LocalCosmos(
         folder=folder,
         certs=ensure_certificates(folder / "certs"),
-        tenant=tenant,
-        issuer_key=issuer_key,
+        tenant=Tenant(),
         master_key=base64.b64encode(secrets.token_bytes(64)).decode(),
-        access_file=folder / "access.json",
         writer=Identity.new("system"),
         outsider=Identity.new("user"),
         limited=Identity.new("user"),
         reader=Identity.new("user"),
         narrow=Identity.new("user"),
         no_delete=Identity.new("user"),
+        elsewhere=Identity.new("user"),
     )
-    Authorizer(local.assignments()).write(local.access_file)
-    local.process, local.port = start_server(local)
-    try:
+    authorizer = Authorizer(local.assignments())
+    with running_account(
+        folder,
+        key=local.master_key,
+        certs=local.certs,
+        tenant=local.tenant,
+        authorizer=authorizer,
+        account_id=ACCOUNT_ID,
+    ) as account:
+        local.account = account
         yield local
-    finally:
-        assert stop_server(local.process) == 0
 
 
 @pytest.fixture(scope="module")
@@ -369,7 +319,7 @@ def test_account_read_signed_by_hand_advertises_the_endpoint_the_client_used(cos
     response = raw_request(cosmos, "GET", "/", headers={"authorization": auth, "x-ms-date": date})
 
     assert response.status == 200
-    assert response.headers["connection"] == "keep-alive"
+    assert response.headers.get("connection", "keep-alive") == "keep-alive"  # HTTP/1.1: kept unless "close"
     endpoints = {loc["databaseAccountEndpoint"] for loc in response.body["writableLocations"]}
     endpoints |= {loc["databaseAccountEndpoint"] for loc in response.body["readableLocations"]}
     assert endpoints == {f"https://localhost:{cosmos.port}/"}
@@ -881,96 +831,33 @@ def test_authorizations_name_the_assignment_that_allowed_each_decision(
     ]
 
 
-# --- the decision module itself, against infra_model.authorization -------------------------------
+# --- which assignments count -----------------------------------------------------------------------
 
 
-def js_decisions(access: dict[str, Any], queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """cosmos-rbac.js's decisions for `queries`, computed by Node in one process."""
-    node = shutil.which("node")
-    assert node, "Node.js 20+ must be on PATH for the local Cosmos server"
-    script = (
-        "const { createRbac } = require(process.argv[1]);"
-        "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
-        "const rbac = createRbac(input.access, { accountId: input.accountId });"
-        "const decide = q => rbac.decide(q.principalId, q.action, q.scope, { anyScopeBelow: q.anyScopeBelow });"
-        "process.stdout.write(JSON.stringify(input.queries.map(decide)));"
-    )
-    stdin = json.dumps({"access": access, "accountId": ACCOUNT_ID, "queries": queries})
-    result = subprocess.run(
-        [node, "-e", script, str(RBAC_MODULE)], input=stdin, capture_output=True, text=True, timeout=10, check=True
-    )
-    decisions: list[dict[str, Any]] = json.loads(result.stdout)
-    return decisions
+@pytest.mark.usefixtures("fast_account_retries", "container")
+def test_assignments_outside_the_account_grant_no_data_access(cosmos: LocalCosmos) -> None:
+    """Cosmos DB's RBAC knows only its own sqlRoleAssignments, which live within the account: Data
+    Contributor at the resource group (an Azure RBAC assignment) grants nothing here."""
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        read_seed(cosmos, cosmos.credential(cosmos.elsewhere))
+
+    assert_refused(caught.value, cosmos.elsewhere, READ_METADATA, "/")
 
 
-def test_node_decisions_match_infra_model_authorization() -> None:
-    first, second = "0f1e2d3c-aaaa-4bbb-8ccc-000000000001", "0f1e2d3c-aaaa-4bbb-8ccc-000000000002"
-    wildcard = RoleDefinition(
-        id="custom-wildcard", name="Wildcards", data_actions=(f"{_ACCOUNT_ACTIONS}/*/items/read", READ_METADATA.upper())
-    )
-    authorizer = Authorizer(
-        [
-            Assignment(first, wildcard, f"{ACCOUNT_ID}/dbs/{DATABASE}/", "case:wildcards-at-database"),
-            Assignment(first.upper(), ALL_BUT_DELETE, CONTAINER_SCOPE.upper(), "case:upper-case-container"),
-            Assignment(second, DATA_READER, ACCOUNT_ID.lower(), "case:reader-lower-case-account"),
-        ]
-    )
-    actions = [
-        READ_METADATA,
-        READ_METADATA.lower(),
-        READ_METADATA.replace(".", "X"),
-        item_action("read"),
-        item_action("read/more"),
-        item_action("delete"),
-        item_action("upsert"),
-        EXECUTE_QUERY,
-        READ_CHANGE_FEED,
-    ]
-    scopes = [
-        ACCOUNT_ID,
-        f"{ACCOUNT_ID}/dbs/{DATABASE}",
-        f"{ACCOUNT_ID}/dbs/{DATABASE}2",
-        f"{ACCOUNT_ID}/dbs/{DATABASE.upper()}/colls/{CONTAINER}/",
-        f"{CONTAINER_SCOPE}x",
-    ]
-    cases = [(p, a, s) for p in (first, second.upper(), "someone-else") for a in actions for s in scopes]
-    queries = [{"principalId": p, "action": a, "scope": s, "anyScopeBelow": False} for p, a, s in cases]
-
-    node = js_decisions(authorizer.to_json(), queries)
-    python = [authorizer.decide(p, a, s).as_json() for p, a, s in cases]
-
-    assert node == python
-    assert 0 < sum(d["allowed"] for d in python) < len(python)
-
-
-def test_assignments_outside_the_account_grant_no_data_access() -> None:
-    """Cosmos DB's RBAC knows only its own sqlRoleAssignments, which live within the account."""
+def test_authorizer_within_the_account_keeps_its_class_and_drops_outside_assignments() -> None:
     principal = "0f1e2d3c-aaaa-4bbb-8ccc-000000000003"
-    access = Authorizer([Assignment(principal, DATA_CONTRIBUTOR, RESOURCE_GROUP_ID, "case:resource-group")]).to_json()
-    query = {"principalId": principal, "action": item_action("read"), "scope": CONTAINER_SCOPE, "anyScopeBelow": False}
+    inside = Assignment(principal, DATA_READER, CONTAINER_SCOPE, "case:container")
+    outside = Assignment(principal, DATA_CONTRIBUTOR, RESOURCE_GROUP_ID, "case:resource-group")
 
-    assert Authorizer.from_json(access).decide(principal, item_action("read"), CONTAINER_SCOPE).allowed
-    assert js_decisions(access, [query])[0]["allowed"] is False
+    class Marked(Authorizer):
+        pass
 
+    narrowed = Marked([inside, outside]).within(ACCOUNT_ID)
 
-def test_account_read_needs_read_metadata_anywhere_in_the_account() -> None:
-    """What every SDK reads first must work for a database- or container-scoped assignment."""
-    principal = "0f1e2d3c-aaaa-4bbb-8ccc-000000000004"
-    access = Authorizer([Assignment(principal, DATA_READER, CONTAINER_SCOPE, "case:container")]).to_json()
-    account_read = {"principalId": principal, "action": READ_METADATA, "scope": ACCOUNT_ID}
-
-    anywhere, strict, stranger = js_decisions(
-        access,
-        [
-            {**account_read, "anyScopeBelow": True},
-            {**account_read, "anyScopeBelow": False},
-            {**account_read, "principalId": "x", "anyScopeBelow": True},
-        ],
-    )
-
-    assert (anywhere["allowed"], anywhere["source"]) == (True, "case:container")
-    assert strict["allowed"] is False
-    assert stranger["allowed"] is False
+    assert type(narrowed) is Marked
+    assert narrowed.assignments == (inside,)
+    assert not narrowed.decide(principal, item_action("create"), CONTAINER_SCOPE).allowed
+    assert narrowed.decide(principal, item_action("read"), CONTAINER_SCOPE).allowed
 
 
 # --- dev routes: faults and stats -----------------------------------------------------------------
@@ -1054,66 +941,6 @@ def test_point_reads_reuse_one_connection(cosmos: LocalCosmos, container: Contai
     assert connections_after - connections_before <= 2
 
 
-# --- process lifecycle ----------------------------------------------------------------------------
-
-
-def test_process_exits_when_stdin_reaches_eof(cosmos: LocalCosmos) -> None:
-    process, _ = start_server(cosmos)
-    assert process.stdin is not None
-    process.stdin.close()
-
-    assert process.wait(EXIT_TIMEOUT_SECONDS) == 0  # raises TimeoutExpired if it lingers
-    stop_server(process)
-
-
-def test_process_exits_cleanly_on_sigterm(cosmos: LocalCosmos) -> None:
-    process, _ = start_server(cosmos)
-    process.send_signal(signal.SIGTERM)
-
-    assert process.wait(EXIT_TIMEOUT_SECONDS) == 0
-    stop_server(process)
-
-
-def test_missing_option_exits_with_usage_error(cosmos: LocalCosmos) -> None:
-    command = [arg for arg in server_command(cosmos) if arg not in {"--issuer", cosmos.tenant.issuer}]
-
-    result = subprocess.run(command, capture_output=True, timeout=EXIT_TIMEOUT_SECONDS, check=False)
-
-    assert result.returncode == 2
-    assert result.stdout == b""
-    assert b"--issuer is required" in result.stderr
-
-
-BAD_ACCESS: dict[str, tuple[str, bytes, bytes]] = {
-    "account name instead of id": ("notes-local", b"{}", b"--account-id must be an account's resource id"),
-    "access file not JSON": (ACCOUNT_ID, b"{not json", b"--access-file: "),
-    "no assignments list": (ACCOUNT_ID, b'{"roles": []}', b'a JSON object with an "assignments" list'),
-    "role without dataActions": (
-        ACCOUNT_ID,
-        json.dumps(
-            {"assignments": [{"principalId": "p", "scope": ACCOUNT_ID, "source": "s", "role": {"name": "r"}}]}
-        ).encode(),
-        b"assignments[0].role.dataActions must be a list of strings",
-    ),
-}
-
-
-@pytest.mark.parametrize(("account_id", "access", "complaint"), BAD_ACCESS.values(), ids=BAD_ACCESS.keys())
-def test_bad_account_id_or_access_file_exits_with_usage_error(
-    cosmos: LocalCosmos, tmp_path: Path, account_id: str, access: bytes, complaint: bytes
-) -> None:
-    access_file = tmp_path / "access.json"
-    access_file.write_bytes(access)
-    command = server_command(cosmos)
-    command[command.index("--account-id") + 1] = account_id
-    command[command.index("--access-file") + 1] = str(access_file)
-
-    result = subprocess.run(command, capture_output=True, timeout=EXIT_TIMEOUT_SECONDS, check=False)
-
-    assert (result.returncode, result.stdout) == (2, b"")
-    assert complaint in result.stderr
-
-
 def test_malformed_token_is_401_without_echoing_it(cosmos: LocalCosmos) -> None:
     # A malformed token must be refused without being repeated back.
     garbage = f"not-a-jwt-{uuid.uuid4().hex}"
@@ -1121,3 +948,264 @@ def test_malformed_token_is_401_without_echoing_it(cosmos: LocalCosmos) -> None:
 
     assert response.status == 401
     assert garbage not in json.dumps(response.body)
+
+
+# --- Azure's limits and errors, in the front end ----------------------------------------------------
+
+TTL_CONTAINER = "expiring"
+
+
+@pytest.fixture(scope="module")
+def expiring(cosmos: LocalCosmos, container: ContainerProxy) -> Iterator[ContainerProxy]:
+    """A container with TTL on (defaultTtl set), where an item's ttl is validated; used with a token."""
+    with cosmos.client(cosmos.master_key) as admin:
+        admin.get_database_client(DATABASE).create_container_if_not_exists(
+            TTL_CONTAINER, PartitionKey(path="/book"), default_ttl=3600
+        )
+    with cosmos.client(cosmos.writer_credential) as client:
+        yield client.get_database_client(DATABASE).get_container_client(TTL_CONTAINER)
+
+
+def item_post(
+    cosmos: LocalCosmos, item: dict[str, Any], *, collection: str = CONTAINER, key: Any = "b1"
+) -> RawResponse:
+    """A create through raw REST, with a token: what reaches the service when no SDK checks the item first."""
+    headers = aad_headers(
+        cosmos,
+        cosmos.writer,
+        **{"content-type": "application/json", "x-ms-documentdb-partitionkey": json.dumps([key])},
+    )
+    body = json.dumps(item).encode()
+    return raw_request(cosmos, "POST", f"/dbs/{DATABASE}/colls/{collection}/docs", headers=headers, body=body)
+
+
+def test_item_over_2_mb_is_413_and_one_just_under_is_stored(container: ContainerProxy) -> None:
+    # The limit is on the body as sent (compact JSON, as the SDK writes it): 2 MiB.
+    overhead = len(json.dumps({"id": "big", "book": "limits", "fill": ""}, separators=(",", ":")).encode())
+    too_big = {"id": "big", "book": "limits", "fill": "x" * (2 * 1024 * 1024 - overhead + 1)}
+    fits = {"id": "fits", "book": "limits", "fill": "x" * (2 * 1024 * 1024 - overhead - 8)}
+
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        container.create_item(too_big)
+    stored = container.create_item(fits)
+
+    assert caught.value.status_code == 413
+    assert error_code(caught.value) == "RequestEntityTooLarge"
+    assert "Request size is too large" in str(caught.value.http_error_message)
+    assert len(stored["fill"]) == len(fits["fill"])
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("big", partition_key="limits")
+
+
+def test_batch_over_2_mb_is_413(container: ContainerProxy) -> None:
+    filler = "x" * (700 * 1024)
+    operations: list[tuple[str, tuple[Any, ...]]] = [
+        ("create", ({"id": f"part{n}", "book": "limits", "fill": filler},)) for n in range(3)
+    ]
+
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        container.execute_item_batch(operations, partition_key="limits")
+
+    assert caught.value.status_code == 413
+    with pytest.raises(CosmosResourceNotFoundError):
+        container.read_item("part0", partition_key="limits")
+
+
+def test_id_of_1023_bytes_is_stored_and_of_1024_bytes_is_400(container: ContainerProxy) -> None:
+    longest = "é" * 511 + "a"  # 1,023 bytes in UTF-8: the limit is in bytes, not characters
+    too_long = "é" * 512
+
+    stored = container.create_item({"id": longest, "book": "limits"})
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        container.create_item({"id": too_long, "book": "limits"})
+
+    assert stored["id"] == longest
+    assert caught.value.status_code == 400
+    assert "1023 bytes" in str(caught.value.http_error_message)
+
+
+@pytest.mark.parametrize("character", ["/", "\\", "?", "#"])
+def test_id_with_a_restricted_character_is_400(cosmos: LocalCosmos, container: ContainerProxy, character: str) -> None:
+    # The SDK refuses these ids itself; raw REST and a transactional batch reach the service with them.
+    raw = item_post(cosmos, {"id": f"a{character}b", "book": "limits"})
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        container.execute_item_batch(
+            [("create", ({"id": f"c{character}d", "book": "limits"},))], partition_key="limits"
+        )
+
+    assert (raw.status, raw.body["code"]) == (400, "BadRequest")
+    assert caught.value.status_code == 400
+
+
+def test_partition_key_value_over_2048_bytes_is_400(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    key = "k" * 2049
+    refused = item_post(cosmos, {"id": "long-key", "book": key}, key=key)
+    accepted = item_post(cosmos, {"id": "long-key", "book": key[:2048]}, key=key[:2048])
+
+    assert refused.status == 400
+    assert "2048 bytes" in refused.body["message"]
+    assert accepted.status == 201
+
+
+@pytest.mark.parametrize("ttl", [0, None, -2, -10, 1.5, "60", True, 2_147_483_648], ids=repr)
+def test_item_ttl_other_than_minus_1_or_a_positive_integer_is_400_when_ttl_is_on(
+    expiring: ContainerProxy, container: ContainerProxy, ttl: object
+) -> None:
+    with pytest.raises(CosmosHttpResponseError) as caught:
+        expiring.create_item({"id": f"ttl-{uuid.uuid4().hex}", "book": "ttl", "ttl": ttl})
+    ignored = container.create_item({"id": f"ttl-off-{uuid.uuid4().hex}", "book": "ttl", "ttl": ttl})
+
+    assert caught.value.status_code == 400
+    assert "The input ttl" in str(caught.value.http_error_message)
+    assert ignored["ttl"] == ttl  # TTL off: the property does not apply, and is stored as it is
+
+
+@pytest.mark.parametrize("ttl", [-1, 1, 2_147_483_647])
+def test_item_ttl_of_minus_1_or_a_positive_integer_is_stored(expiring: ContainerProxy, ttl: int) -> None:
+    stored = expiring.create_item({"id": f"ttl-{uuid.uuid4().hex}", "book": "ttl", "ttl": ttl})
+
+    assert stored["ttl"] == ttl
+
+
+def test_item_request_in_a_missing_container_is_404_1003(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    headers = aad_headers(cosmos, cosmos.writer, **{"x-ms-documentdb-partitionkey": '["b1"]'})
+    missing_container = raw_request(cosmos, "GET", f"/dbs/{DATABASE}/colls/nowhere/docs/seed", headers=headers)
+    created = item_post(cosmos, {"id": "x", "book": "b1"}, collection="nowhere")
+    missing_database = raw_request(cosmos, "GET", "/dbs/nodb/colls/nowhere/docs/seed", headers=headers)
+    container_itself = raw_request(cosmos, "GET", f"/dbs/{DATABASE}/colls/nowhere", headers=headers)
+
+    for answer in (missing_container, created, missing_database):
+        assert (answer.status, answer.headers.get("x-ms-substatus")) == (404, "1003")
+        assert "Owner resource does not exist" in answer.body["message"]
+    # Reading the missing container itself is a plain 404: the container is the resource, not its owner.
+    assert (container_itself.status, container_itself.headers.get("x-ms-substatus")) == (404, None)
+
+
+def test_answers_carry_a_request_charge_and_a_session_token_that_advances_with_writes(
+    cosmos: LocalCosmos, container: ContainerProxy
+) -> None:
+    def headers() -> dict[str, str]:
+        return dict(container.client_connection.last_response_headers)
+
+    small = container.upsert_item({"id": "charged", "book": "charges", "n": 1})
+    write = dict(headers())
+    container.read_item("charged", partition_key="charges")
+    read = dict(headers())
+    container.upsert_item({**small, "fill": "x" * 50_000})
+    big_write = dict(headers())
+    list(container.query_items("SELECT * FROM c", partition_key="charges"))
+    query = dict(headers())
+
+    charge = {
+        name: float(h["x-ms-request-charge"])
+        for name, h in (("write", write), ("read", read), ("big", big_write), ("query", query))
+    }
+    lsn = {
+        name: int(h["x-ms-session-token"].rsplit("#", 1)[1])
+        for name, h in (("write", write), ("read", read), ("big", big_write))
+    }
+    assert charge["read"] == 1.0  # a point read of a small item: 1 RU, as Microsoft's table says
+    assert 5.0 <= charge["write"] < charge["big"]
+    assert charge["query"] > charge["read"]
+    assert write["x-ms-session-token"].startswith("0:-1#")
+    assert lsn["read"] == lsn["write"] < lsn["big"]
+
+
+def test_throttled_item_requests_get_429_3200_with_retry_after(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    assert cosmos.account is not None
+    throttle = cosmos.account.throttle
+    headers = aad_headers(cosmos, cosmos.writer, **{"x-ms-documentdb-partitionkey": '["b1"]'})
+    throttle.set(True)
+    try:
+        item = raw_request(cosmos, "GET", f"{CONTAINER_PATH}/docs/seed", headers=headers)
+        metadata = raw_request(cosmos, "GET", CONTAINER_PATH, headers=headers)
+        refused = raw_request(cosmos, "GET", f"{CONTAINER_PATH}/docs/seed", headers={})
+    finally:
+        throttle.set(False)
+
+    assert (item.status, item.headers["x-ms-substatus"], item.headers["x-ms-retry-after-ms"]) == (429, "3200", "1000")
+    assert item.body["code"] == "TooManyRequests"
+    assert "Request rate is large" in item.body["message"]
+    assert metadata.status == 200  # a container's RU/s are spent on its items
+    assert refused.status == 401  # authentication comes first
+    assert container.read_item("seed", partition_key="b1")["id"] == "seed"
+
+
+def test_sdk_retries_a_throttled_read_after_retry_after_and_gives_up_with_429(
+    cosmos: LocalCosmos, container: ContainerProxy
+) -> None:
+    assert cosmos.account is not None
+    throttle = cosmos.account.throttle
+    throttle.retry_after_ms = 50
+    client = CosmosClient(
+        cosmos.url, credential=cosmos.writer_credential, connection_verify=str(cosmos.certs.ca), retry_total=2
+    )
+    items = client.get_database_client(DATABASE).get_container_client(CONTAINER)
+    items.read()  # metadata first: not throttled
+    throttle.set(True)
+    started = time.monotonic()
+    try:
+        with pytest.raises(CosmosHttpResponseError) as caught:
+            items.read_item("seed", partition_key="b1")
+    finally:
+        throttle.set(False)
+        throttle.retry_after_ms = 1000
+    elapsed = time.monotonic() - started
+
+    assert (caught.value.status_code, caught.value.sub_status) == (429, 3200)
+    assert 0.1 <= elapsed < 2.0  # two retries, 50 ms apart
+    assert items.read_item("seed", partition_key="b1")["id"] == "seed"
+
+
+async def test_front_end_without_an_account_key_refuses_keys_as_disable_local_auth_does() -> None:
+    tenant = Tenant()
+    app = create_cosmos_gateway(
+        engine="http://127.0.0.1:9",  # never reached: the refusal comes first
+        verifier=TokenVerifier(tenant.public_key_pem(), tenant.issuer, {"https://localhost"}),
+        authorizer=Authorizer([]),
+        account_name="local",
+        account_id=ACCOUNT_ID,
+    )
+    date = formatdate(usegmt=True)
+    key = base64.b64encode(secrets.token_bytes(64)).decode()
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get(
+            "/dbs", headers={"authorization": master_key_authorization(key, "GET", "dbs", "", date), "x-ms-date": date}
+        )
+        body = await answer.json()
+
+    assert answer.status == 401
+    assert body == {
+        "code": "Unauthorized",
+        "message": "Local Authorization is disabled. Use an AAD token to authorize all requests.",
+    }
+
+
+def test_front_end_adds_little_to_a_point_read(cosmos: LocalCosmos, container: ContainerProxy) -> None:
+    """p50 of a point read through the front end (TLS, token, RBAC, limits) against the engine directly
+    (plain HTTP, no checks), each on a kept-alive connection. Bounded loosely: the machine is shared."""
+    assert cosmos.account is not None
+    path = f"{CONTAINER_PATH}/docs/seed"
+    engine = http.client.HTTPConnection(urllib.parse.urlsplit(cosmos.account.engine).netloc, timeout=5)
+    context = ssl.create_default_context(cafile=str(cosmos.certs.ca))
+    front = http.client.HTTPSConnection("localhost", cosmos.port, context=context, timeout=5)
+    headers = aad_headers(cosmos, cosmos.writer, **{"x-ms-documentdb-partitionkey": '["b1"]'})
+
+    def p50(connection: http.client.HTTPConnection) -> float:
+        timings = []
+        for _ in range(300):
+            started = time.perf_counter()
+            connection.request("GET", path, headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+            timings.append(time.perf_counter() - started)
+            assert answer.status == 200
+        return statistics.median(timings[50:])
+
+    try:
+        direct, through = p50(engine), p50(front)
+    finally:
+        engine.close()
+        front.close()
+
+    assert through - direct < 0.005, f"front end {through * 1000:.2f} ms, engine {direct * 1000:.2f} ms"

@@ -1,5 +1,6 @@
 """A stand-in for Microsoft's `devtools_testutils` (azure-sdk-for-python, eng/tools/azure-sdk-tools),
-which is not on PyPI: what azure-keyvault-secrets' tests import from it, for its live path without
+which is not on PyPI: what azure-keyvault-secrets' tests (and azure-cosmos' test_config.py, through
+`helpers` and `azure_recorded_testcase`) import from it, for its live path without
 recording only (AZURE_TEST_RUN_LIVE=true, AZURE_SKIP_LIVE_RECORDING=true).
 
 On that path Microsoft's code calls each test directly, and the test proxy, its sanitizers and its
