@@ -25,6 +25,7 @@ from devstack.audit import AUDIT_FOLDER, read_records
 from devstack.identities import LocalIdentities
 from devstack.local_deployment import deploy
 from devstack.monitor_tables import TABLES
+from devstack.pytest_plugin import StartStack
 from devstack.testing import StackInfo
 from devstack.tokens import Identity
 
@@ -98,9 +99,16 @@ def alert_columns(stack: StackInfo) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def as_app(devstack: StackInfo) -> Inbox:
+def refusing_stack(start_stack: StartStack) -> StackInfo:
+    """A stack of its own: the refusals this module provokes as the app's identity must not reach the
+    session stack, whose records other tests read (every call the app makes there is one infra/ grants)."""
+    return start_stack()
+
+
+@pytest.fixture(scope="module")
+def as_app(refusing_stack: StackInfo) -> Inbox:
     """The stack's clients acting as the app's own identity, with tokens the stack mints for it."""
-    return Inbox(devstack, MintedCredential(devstack, "app"))
+    return Inbox(refusing_stack, MintedCredential(refusing_stack, "app"))
 
 
 def refused(call: Any) -> int:
@@ -111,7 +119,10 @@ def refused(call: Any) -> int:
     return 0
 
 
-def test_the_alert_fires_on_the_apps_own_refusals_and_not_on_anyone_elses(devstack: StackInfo, as_app: Inbox) -> None:
+def test_the_alert_fires_on_the_apps_own_refusals_and_not_on_anyone_elses(
+    refusing_stack: StackInfo, as_app: Inbox
+) -> None:
+    devstack = refusing_stack
     outsider = Inbox(devstack, MintedCredential(devstack, "outsider"))
     name = f"audit-{new_id()}"
     # Things the app's identity may not do (infra/ grants it none of them): each service refuses it.
@@ -128,9 +139,15 @@ def test_the_alert_fires_on_the_apps_own_refusals_and_not_on_anyone_elses(devsta
     assert ("keyvault", "SecretGet") not in found, "the outsider's refusal must not fire the app's alert"
 
 
-def test_every_column_the_alert_reads_is_in_the_local_records(devstack: StackInfo) -> None:
+def test_every_column_the_alert_reads_is_in_the_local_records(refusing_stack: StackInfo, as_app: Inbox) -> None:
     """Beside running it: the columns the alert's query reads (as Kusto's analyser binds them) are ones
     the local records fill, so a local refusal can match it as Azure's would."""
+    devstack = refusing_stack
+    name = f"columns-{new_id()}"  # one record in each table, whatever ran before
+    assert refused(lambda: as_app.vault.set_secret(name, "x")) == 403
+    assert refused(lambda: as_app.container("events").delete_blob(f"github/{name}")) == 403
+    assert refused(lambda: as_app.index.delete_item(name, partition_key="github")) == 403
+    time.sleep(0.2)  # records are written as the answers leave
     (report,) = kql.check({"alert": alert_query(devstack)}).values()
     assert report.errors == ()
     folder = devstack.state_dir / "logs" / AUDIT_FOLDER
