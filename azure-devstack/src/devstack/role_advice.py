@@ -169,10 +169,14 @@ def narrowest_role(service: str, alternatives: Sequence[Permission]) -> RoleDefi
     counting what a role allows of the service's actions does not.
     """
     service_permissions = sdk_actions.permissions_of(service)
+    # Only roles written for the service: a generic `*/read` (Log Analytics Reader, Reader) matches a
+    # Blob container's control-plane read, but no one grants data access through such a role.
+    providers = {"/".join(p.action.split("/")[:2]).lower() for p in alternatives}
     candidates = [
         role
         for role in (*BUILT_IN_ROLES, *COSMOS_BUILT_IN_ROLES)
         if any(permits(role, p.action, data_action=p.data_action) for p in alternatives)
+        and any(a.lower().startswith(tuple(providers)) for a in (*role.actions, *role.data_actions))
     ]
 
     def breadth(role: RoleDefinition) -> tuple[int, int, str]:

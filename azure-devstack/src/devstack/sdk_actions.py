@@ -476,7 +476,7 @@ _add(
 # Queries: the reference's note says SDK queries need executeQuery *and* readChangeFeed. The SDK team's
 # explanation (Azure/azure-cosmos-dotnet-v3#2927) is that a query with text is executeQuery and that
 # reading a container's items without a query (ReadFeed: read_all_items, or query_items with no query)
-# is authorised as readChangeFeed; the local Cosmos server does the same (devstack/node/cosmos-auth.js).
+# is authorised as readChangeFeed; the local Cosmos DB front end does the same (devstack/cosmos_gateway/permissions.py).
 # query_items is mapped to executeQuery, read_all_items to readChangeFeed.
 # Not in the reference, taken as the local server takes them (not confirmed against the service):
 # patch_item as items/replace (it changes an existing item, as a replace does); users and permissions

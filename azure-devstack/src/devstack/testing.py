@@ -163,7 +163,8 @@ class StackInfo:
     # --- outages (devstack/faults.py) ------------------------------------------------------------
 
     def fault(self, target: str, mode: str) -> None:
-        """Make "keyvault", "blob", "cosmos", "identity" or "proxy" "refuse" or "freeze" until cleared."""
+        """Make "keyvault", "blob", "cosmos", "identity" or "proxy" "refuse" or "freeze" until cleared; "cosmos"
+        also "throttle" (429 with x-ms-retry-after-ms, sub-status 3200, as a container over its RU/s)."""
         _http_json(self.env.devstack["faultsUrl"], method="POST", body={"target": target, "mode": mode})
 
     def clear_faults(self, target: str | None = None) -> None:

@@ -12,17 +12,24 @@ import ssl
 import urllib.error
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from devstack import __main__ as devstack_cli
 from devstack.faults import FAULTS_PATH, FaultMode, Gate, create_faults_app
 from devstack.host_proxy import HostProxy
 from devstack.identity_endpoint import APP_SERVICE_PATH, IMDS_PATH, Directory, create_identity_app
+from devstack.project import Project
+from devstack.pytest_plugin import CERTS
+from devstack.stack import Ports, StackOptions, start_stack
 from devstack.testing import StackInfo
 from devstack.tokens import Identity, Tenant
+
+MINIMAL_APP = Path(__file__).resolve().parents[1] / "minimal_app"
 
 HOST = "kv-faults.vault.azure.net"
 OTHER = "stdatafaults.blob.core.windows.net"
@@ -368,3 +375,65 @@ async def test_stack_throttles_cosmos_item_requests_until_cleared(devstack: Stac
     assert faults == {"cosmos": "throttle"}
     assert throttled == (429, "3200", "1000")
     assert after[0] == 404  # the item does not exist: the request reached the engine again
+
+
+@pytest.mark.parametrize(
+    ("argv", "throttled"),
+    [([], None), (["--cosmos-throttle"], 1000), (["--cosmos-throttle", "250"], 250)],
+    ids=["off", "default retry-after", "chosen retry-after"],
+)
+def test_up_option_starts_cosmos_throttled_with_its_retry_after(argv: list[str], throttled: int | None) -> None:
+    args = devstack_cli._parser().parse_args(["up", *argv])
+
+    assert args.cosmos_throttle == throttled
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", "60001"])
+def test_up_option_refuses_a_retry_after_that_is_not_milliseconds(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        devstack_cli._parser().parse_args(["up", "--cosmos-throttle", value])
+
+    assert exited.value.code == 2
+    assert "expected milliseconds from 1 to 60000" in capsys.readouterr().err
+
+
+@pytest.mark.stack
+async def test_stack_started_throttled_shows_it_and_clears_it(tmp_path: Path) -> None:
+    options = StackOptions(
+        project=Project.find(MINIMAL_APP),
+        state_dir=tmp_path,
+        ports=Ports(functions=None),
+        certs_dir=CERTS.folder,
+        write_local_settings=False,
+        cosmos_throttle=True,
+        cosmos_retry_after_ms=250,
+    )
+    running = await start_stack(options)
+    try:
+        details = running.env_file.devstack
+        faults_url = str(details["faultsUrl"])
+        cosmos_url = str(details["cosmosDirectUrl"])
+        token = await asyncio.to_thread(
+            StackInfo(running.env_file, tmp_path).mint, f"https://{urlsplit(details['endpoints']['cosmos']).hostname}"
+        )
+        headers = {"authorization": f"type=aad&ver=1.0&sig={token}", "x-ms-documentdb-partitionkey": '["b1"]'}
+        item = f"{cosmos_url}dbs/notebook/colls/pages/docs/nothing-here"
+        context = ssl.create_default_context(cafile=str(CERTS.ca))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(faults_url) as response:
+                at_start = (await response.json())["faults"]
+            async with http.get(item, headers=headers, ssl=context) as response:
+                throttled = (response.status, response.headers.get("x-ms-retry-after-ms"))
+            async with http.delete(faults_url) as response:
+                cleared = (await response.json())["faults"]
+            async with http.get(item, headers=headers, ssl=context) as response:
+                after = response.status
+    finally:
+        await running.stop()
+
+    assert at_start == {"cosmos": "throttle"}
+    assert throttled == (429, "250")
+    assert cleared == {}
+    assert after == 404

@@ -58,11 +58,13 @@ STATS_PATH = f"{DEVSTACK_PREFIX}/stats"
 FAULT_RULES_PATH = f"{DEVSTACK_PREFIX}/faults"
 DEFAULT_RETRY_AFTER_MS = 1000
 FAULT_RULE_RETRY_AFTER_MS = "100"  # small enough that an SDK honouring it retries quickly in tests
-# Below the engine's own idle timeout (120 s, cosmos-server.js), so a kept connection is never one the
+# Below the engine's own idle timeout (120 s, node/cosmos.js), so a kept connection is never one the
 # engine is closing.
 ENGINE_KEEPALIVE_SECONDS = 60.0
 ENGINE_CONNECT_TIMEOUT_SECONDS = 5.0
 ENGINE_READ_TIMEOUT_SECONDS = 120.0
+# Answers up to this size go back in one write; larger ones (a page of a query) are streamed.
+WHOLE_ANSWER_BYTES = 64 * 1024
 # aiohttp would add these when absent; the request must reach the engine as the client sent it.
 _NO_AUTO_HEADERS = frozenset({hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE})
 _RULE_FIELDS = frozenset({"status", "count", "method", "resourceType", "substatus"})
@@ -217,20 +219,18 @@ class _Gateway:
                 )
 
     def _decide(self, principal_id: str, action: str, scope: str, any_scope_below: bool) -> Decision:
-        decision = self._authorizer.decide(principal_id, action, scope)
-        if not decision.allowed and any_scope_below:
-            below = next(
-                (
-                    a
-                    for a in self._authorizer.assignments
-                    if a.principal_id.lower() == principal_id.lower()
-                    and scope_covers(scope, a.scope)
-                    and permits(a.role, action)
-                ),
-                None,
-            )
-            if below is not None:
-                decision = Decision(True, action, scope, principal_id, below)
+        """The Authorizer's decision at `scope`; with `any_scope_below`, an assignment below `scope` that
+        permits the action also grants it, decided at its own scope so that observers (refusals, the
+        audit) see the assignment that allowed it."""
+        decided_at = scope
+        if any_scope_below:
+            mine = [a for a in self._authorizer.assignments if a.principal_id.lower() == principal_id.lower()]
+            above = any(scope_covers(a.scope, scope) and permits(a.role, action) for a in mine)
+            below = [a.scope for a in mine if scope_covers(scope, a.scope) and permits(a.role, action)]
+            decided_at = below[0] if below and not above else scope
+        decision = self._authorizer.decide(principal_id, action, decided_at)
+        if decided_at != scope:
+            decision = Decision(decision.allowed, action, scope, principal_id, decision.assignment)
         self._decisions[decision] += 1
         return decision
 
@@ -276,7 +276,9 @@ class _Gateway:
             session = self._sessions.after(target, answer.status)
             if session is not None and "x-ms-session-token" not in answer.headers:
                 replace["x-ms-session-token"] = session
-            return await relay(answer, request, backend="the Cosmos engine", replace=replace)
+            return await relay(
+                answer, request, backend="the Cosmos engine", replace=replace, whole_up_to=WHOLE_ANSWER_BYTES
+            )
 
     # --- what exists in the engine
 
