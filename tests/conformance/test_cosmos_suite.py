@@ -10,9 +10,9 @@ emulator or a live account. Only the connection is adapted: the endpoint, the ke
 
 The files are the suite's data-plane files: items (CRUD, patch, batch), queries (ORDER BY, aggregates,
 DISTINCT, OFFSET/LIMIT, cross-partition), partition keys (hierarchical too), the change feed, TTL,
-response headers and encoding. Not run: the suite's tests of the SDK's own client-side timeouts
-(DESELECTED, with why). The test pins how many pass and names every test that fails, with its reason
-(FAILING), each of which is a row of the README's parity table.
+response headers and encoding. Not run: the suite's tests of the SDK's own client-side timeouts and
+of its thread safety (DESELECTED, with why). The test pins how many pass and names every test that
+fails, with its reason (FAILING), each of which is a row of the README's parity table.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ FILES = (
 # The SDK's client-side timeouts and retries: fake transports that never reach the account, or
 # timeouts shorter than a loopback round trip. They check the SDK, not the service, and whether they
 # pass depends on how fast this machine answers; three of them wait 105 s between them.
-DESELECTED = tuple(
+SDK_TIMEOUT_TESTS = tuple(
     f"test_crud.py::TestCRUDOperations::{name}"
     for name in (
         "test_client_request_timeout",
@@ -78,31 +78,164 @@ DESELECTED = tuple(
         "test_query_operation_cross_partition_read_timeout",
     )
 )
+# The SDK's own thread safety: ten threads share one client, and on a loaded machine the client's
+# shared header state raised "OrderedDict mutated during iteration" in one of them (once in five runs),
+# before any answer of the account was compared.
+SDK_RACE_TESTS = (
+    "test_query_response_headers.py::TestQueryResponseHeaders::test_query_response_headers_thread_safety",
+)
+DESELECTED = SDK_TIMEOUT_TESTS + SDK_RACE_TESTS
 
 # Why a test fails: each is a row of the README's parity table (the local account, against Azure).
 REASONS = {
-    "routes": "users, permissions, stored procedures, throughput (offers), the conflicts feed and "
-    "delete-all-items-by-partition-key are not served: the engine answers 400 'no route'",
+    "routes": "users, permissions, stored procedures, throughput (offers), conflicts and "
+    "delete-all-items-by-partition-key are not served: the engine answers 400 'no route' (the last "
+    "one's signature is refused first, 401)",
     "one range": "the account has one partition key range: tests that need several physical partitions fail",
     "client pipeline": "a query over all partitions is answered whole by the one range, never with the "
     "400/1004 that makes the SDK fetch a query plan and merge results itself: tests that mock or rely "
     "on that client-side pipeline fail",
     "self links": "an item's _self link (resource ids) is routed by the engine, but the front end checks "
     "an account-key signature over names only, so operations given the item's dict are 401",
-    "hierarchical keys": "hierarchical partition keys: the store identifies an item by its key's first "
-    "level and id, so the same id under two second levels conflicts, and a document missing its key "
-    "paths is not refused",
+    "hierarchical keys": "a document missing the paths of a hierarchical partition key is stored; "
+    "Microsoft's test expects the service to refuse it",
     "metrics": "query and index metrics headers are not computed",
-    "partition key none": "reads and deletes with partition key None/NONE on a container keyed by "
-    "/id or hierarchically: the front end refuses the header, or the conflicts route is missing",
+    "partition key none": "an item without its partition key property, addressed with the SDKs' "
+    "PartitionKey.NONE (header [{}]), is refused by the front end ('fewer components')",
     "v1 key length": "a hash V1 container's partition key over 101 bytes is refused by the front end",
-    "replace renames": "a replace whose body carries another id is 404 (Azure renames the item)",
+    "replace renames": "a replace whose body carries an id other than the URL's is 404 here; the "
+    "service accepts it (Microsoft's test expects success)",
 }
 
-# Every test of FILES that fails against the local account, with its reason.
-FAILING: dict[str, str] = {}
 
-PASSING = 0  # how many of FILES pass, DESELECTED excepted
+def _failing(reason: str, test_class: str, *tests: str) -> dict[str, str]:
+    return {f"{test_class}.{test}": reason for test in tests}
+
+
+# Every test of FILES that fails against the local account, with its reason.
+FAILING: dict[str, str] = {
+    **_failing(
+        "routes",
+        "test_cosmos_responses.TestCosmosResponses",
+        "test_container_replace_throughput",
+        "test_database_replace_throughput",
+    ),
+    **_failing(
+        "routes",
+        "test_crud.TestCRUDOperations",
+        "test_authorization",
+        "test_delete_all_items_by_partition_key",
+        "test_partitioned_collection_execute_stored_procedure",
+        "test_partitioned_collection_permissions",
+        "test_permission_crud",
+        "test_permission_upsert",
+        "test_script_logging_execute_stored_procedure",
+        "test_stored_procedure_functionality",
+        "test_user_crud",
+        "test_user_upsert",
+    ),
+    **_failing(
+        "routes",
+        "test_crud_subpartition.TestSubpartitionCrud",
+        "test_partitioned_collection_subpartition",
+    ),
+    **_failing(
+        "routes",
+        "test_encoding.TestEncoding",
+        "test_create_stored_procedure_with_line_separator_para_seperator_next_line_unicodes",
+    ),
+    **_failing(
+        "routes",
+        "test_headers.TestHeaders",
+        "test_container_delete_all_items_by_partition_key_throughput_bucket",
+    ),
+    **_failing("routes", "test_partition_key.TestPartitionKey", "test_with_null_pk[1]", "test_with_null_pk[2]"),
+    **_failing(
+        "one range",
+        "test_changefeed_partition_key_variation.TestChangeFeedPKVariation",
+        "test_multiple_physical_partitions",
+    ),
+    **_failing(
+        "one range",
+        "test_orderby.TestCrossPartitionTopOrderBy",
+        "test_parametrized_top_query",
+        "test_top_query",
+        "test_top_query_as_string",
+    ),
+    **_failing(
+        "one range",
+        "test_query_cross_partition.TestCrossPartitionQuery",
+        "test_cross_partition_query_response_hook",
+    ),
+    **_failing(
+        "one range",
+        "test_read_items.TestReadItems",
+        "test_read_items_multiple_physical_partitions_and_hook",
+    ),
+    **_failing(
+        "client pipeline",
+        "test_orderby.TestCrossPartitionTopOrderBy",
+        "test_orderby_query_noncomparable_orderby_item",
+    ),
+    **_failing(
+        "client pipeline",
+        "test_query.TestQuery",
+        "test_avg_aggregate_by_page_raises_value_error_cross_partition",
+        "test_distinct_on_different_types_and_field_orders",
+    ),
+    **_failing(
+        "client pipeline",
+        "test_query_cross_partition.TestCrossPartitionQuery",
+        "test_distinct_on_different_types_and_field_orders",
+    ),
+    **_failing(
+        "self links",
+        "test_crud.TestCRUDOperations",
+        "test_document_crud",
+        "test_document_upsert",
+        "test_get_resource_with_dictionary_and_object",
+        "test_partitioned_collection_document_crud_and_query",
+    ),
+    **_failing(
+        "self links",
+        "test_crud_subpartition.TestSubpartitionCrud",
+        "test_partitioned_collection_document_crud_and_query_subpartition",
+    ),
+    **_failing(
+        "hierarchical keys",
+        "test_crud_subpartition.TestSubpartitionCrud",
+        "test_partitioned_collection_partition_key_extraction_subpartition",
+    ),
+    **_failing(
+        "metrics",
+        "test_query.TestQuery",
+        "test_partition_scoped_count_is_index_only",
+        "test_populate_index_metrics",
+    ),
+    **_failing(
+        "metrics",
+        "test_query_cross_partition.TestCrossPartitionQuery",
+        "test_populate_index_metrics",
+    ),
+    **_failing(
+        "partition key none",
+        "test_partition_key.TestPartitionKey",
+        "test_multi_partition_collection_read_document_with_no_pk[1]",
+        "test_multi_partition_collection_read_document_with_no_pk[2]",
+    ),
+    **_failing(
+        "v1 key length",
+        "test_changefeed_partition_key_variation.TestChangeFeedPKVariation",
+        "test_hash_v1_partition_key",
+    ),
+    **_failing(
+        "replace renames",
+        "test_headers.TestHeaders",
+        "test_container_replace_item_throughput_bucket",
+    ),
+}
+
+PASSING = 178  # how many of FILES pass, DESELECTED excepted
 RUN_TIMEOUT_SECONDS = 300
 
 
@@ -159,4 +292,5 @@ async def test_suite_passes_against_the_local_account_but_for_the_named_gaps(
     assert sorted(FAILING.keys() - failed) == [], "tests named as failing that pass (or did not run): update FAILING"
     assert len(results.named("passed")) == PASSING
     assert set(FAILING.values()) <= REASONS.keys()
-    assert not {test for test in results.outcomes if any(test.startswith(d.replace(".py::", ".").replace("::", ".")) for d in DESELECTED)}
+    deselected = {node_id.replace(".py::", ".").replace("::", ".") for node_id in DESELECTED}
+    assert not deselected & results.outcomes.keys()

@@ -12,6 +12,9 @@
 //       -> {name: result}: the results of queries of every shape the app and tests use
 //   node store_costs.js cosmos-partition-index
 //       -> {"mismatches": [...]}: partition reads after writes, replaces, deletes and a rolled-back batch
+//   node store_costs.js cosmos-ttl-reads <size>,<size>...
+//       -> {"<size>": µs per point read, ...}: reads through the handler (which first expires what is
+//          due) in a container with a defaultTtl, as its items, none of them due yet, grow to each size
 
 const path = require("path");
 const { Readable } = require("stream");
@@ -82,7 +85,7 @@ async function azuriteUploads(sizes) {
 
 // --- Cosmos --------------------------------------------------------------------------------------
 
-function cosmosAccount(patched) {
+function cosmosAccount(patched, properties = {}) {
   if (patched) {
     require(path.join(NODE_DIR, "cosmos-patches.js")).install();
   }
@@ -90,7 +93,7 @@ function cosmosAccount(patched) {
   const account = new Account("localhost", 443);
   account.databases.create({ id: "inbox" });
   const database = account.database("inbox");
-  database.collections.create({ id: "events", partitionKey: { paths: ["/source"], kind: "Hash" } });
+  database.collections.create({ id: "events", partitionKey: { paths: ["/source"], kind: "Hash" }, ...properties });
   return { account, documents: database.collection("events").documents };
 }
 
@@ -215,6 +218,28 @@ async function cosmosPartitionIndex() {
   return { mismatches };
 }
 
+async function cosmosTtlReads(sizes) {
+  const { account, documents } = cosmosAccount(true, { defaultTtl: 3600 });
+  const handler = require(path.join(COSMOS_LIB, "handler", "read-document.js")).default;
+  let n = 0;
+  const read = async () => {
+    const req = request({}, { "x-ms-documentdb-partitionkey": '["github"]' });
+    const res = { statusCode: 200, headers: {}, headersSent: false, setHeader(name, value) { this.headers[name] = value; } };
+    const body = await handler(account, req, res, { dbId: "inbox", collId: "events", docId: `event-${n % 500}` });
+    if (res.statusCode !== 200 || !body || body.source !== "github") {
+      throw new Error(`the read failed: ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`);
+    }
+  };
+  const costs = {};
+  for (const size of sizes) {
+    for (; n < size; n += 1) {
+      documents.create(record(n, "github"));
+    }
+    costs[size] = await fastestPerOperation(read, 200);
+  }
+  return costs;
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const command = args.shift();
@@ -228,6 +253,7 @@ async function main() {
     "cosmos-list": () => cosmosList(patched, args[0], Number(args[1]), numbers(args[2])),
     "cosmos-queries": () => cosmosQueries(patched),
     "cosmos-partition-index": () => cosmosPartitionIndex(),
+    "cosmos-ttl-reads": () => cosmosTtlReads(numbers(args[0])),
   };
   if (!Object.hasOwn(commands, command)) {
     throw new Error(`unknown command ${command}; one of ${Object.keys(commands).join(", ")}`);

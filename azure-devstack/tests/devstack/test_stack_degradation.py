@@ -198,3 +198,10 @@ def test_cosmos_queries_give_the_rows_the_library_gave_before_the_rewrite() -> N
 
 def test_cosmos_partition_index_follows_creates_replaces_deletes_and_rollbacks() -> None:
     assert store_costs("cosmos-partition-index") == {"mismatches": []}
+
+
+def test_cosmos_point_read_cost_stays_flat_in_a_container_with_ttl() -> None:
+    """Expiry (cosmos-ttl.js) runs before every request on a container; it must not scan its items."""
+    costs = store_costs("cosmos-ttl-reads", "1000,20000")
+
+    assert costs["20000"] < FLAT * costs["1000"], f"µs per point read by items in the container: {costs}"

@@ -13,6 +13,7 @@ const path = require("path");
 const LIB = path.dirname(require.resolve("@vercel/cosmosdb-server/lib/routes.js", { paths: [__dirname] }));
 const Documents = require(path.join(LIB, "account", "documents.js")).default;
 const getValue = require(path.join(LIB, "utils", "get-value.js")).default;
+const headerValues = require(path.join(LIB, "utils", "get-partition-from-header.js"));
 
 const NO_ITEMS = new Map();
 // items (the library's Items of a container) -> Map(partition token -> Map(rid -> item))
@@ -59,12 +60,44 @@ function itemsInPartition(items, value) {
   return partitions(items).get(partitionToken(value)) || NO_ITEMS;
 }
 
+// Hierarchical partition keys (several paths): the library identifies an item by the first level
+// and its id, so the same id under two second levels collided. An item's partition is the whole key
+// instead, as the header gives it (["WA","Redmond"]) and as read from the item; the index above
+// still groups by the first level, which is what a query scoped to a key prefix starts from.
+function wholeHierarchicalKeys() {
+  const { parsePartitionKey } = headerValues;
+  const getPartition = Documents.prototype._getPartition;
+  if (typeof parsePartitionKey !== "function" || typeof getPartition !== "function") {
+    throw new Error("cosmos-partitions: the library has no parsePartitionKey/_getPartition to extend");
+  }
+  headerValues.parsePartitionKey = (header, defaultValue) => {
+    let parsed;
+    try {
+      parsed = JSON.parse(header);
+    } catch {
+      return parsePartitionKey(header, defaultValue); // throws as it did
+    }
+    return Array.isArray(parsed) && parsed.length > 1 ? JSON.stringify(parsed) : parsePartitionKey(header, defaultValue);
+  };
+  Documents.prototype._getPartition = function wholeKey(data) {
+    const paths = this._partitionKeyPath || [];
+    if (paths.length < 2) {
+      return getPartition.call(this, data);
+    }
+    return JSON.stringify(paths.map(p => {
+      const value = getValue(p.slice(1).split("/"), data);
+      return value === undefined ? {} : value;
+    }));
+  };
+}
+
 let installed = false;
 
 function install() {
   if (installed) {
     return;
   }
+  wholeHierarchicalKeys();
   const set = Documents.prototype._set;
   const remove = Documents.prototype.delete;
   if (typeof set !== "function" || typeof remove !== "function") {

@@ -337,7 +337,7 @@ function aggregateCall(expr) {
 }
 
 function containsAggregate(text) {
-  return scan(text).words.some(w => AGGREGATES.has(w.word) && !w.afterDot && text.slice(w.end).trimStart().startsWith("("));
+  return scan(text).words.some(w => w.depth === 0 && AGGREGATES.has(w.word) && !w.afterDot && text.slice(w.end).trimStart().startsWith("("));
 }
 
 function normalised(expr) {
@@ -437,7 +437,7 @@ function needsThisLayer(clause) {
 function resolveNumber(text, parameters, what) {
   if (text === null) return null;
   const value = text.startsWith("@")
-    ? ((parameters || []).find(p => p.name === `@${PARAMETER_PREFIX}${text.slice(1)}`) || {}).value
+    ? ((parameters || []).find(p => p.name === text) || {}).value
     : Number(text);
   if (!Number.isInteger(value) || value < 0) {
     throw new QueryError(`${what} must be a non-negative integer.`);
@@ -539,7 +539,7 @@ function pageOf(rows, { maxItemCount, continuation }) {
   return { result: rows.slice(start, end), continuation: end < rows.length ? { offset: end } : null };
 }
 
-function isVisibleAggregateOnly(clause) {
+function isValueAggregate(clause) {
   return clause.value && clause.groupBy === null && aggregateCall(clause.list) !== null;
 }
 
@@ -558,7 +558,7 @@ function runQuery(items, body, paging, { crossPartition = false } = {}) {
   }
   if (!clause || !needsThisLayer(clause)) {
     const page = items.query({ ...body, query: clause ? librarySql(clause) : sql, parameters }, paging);
-    if (page && crossPartition && clause && isVisibleAggregateOnly(clause) && page.result.length === 0 && !paging.continuation) {
+    if (page && crossPartition && clause && isValueAggregate(clause) && page.result.length === 0 && !paging.continuation) {
       return { ...page, result: [null] };
     }
     return page;
