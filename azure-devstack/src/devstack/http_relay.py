@@ -7,6 +7,7 @@ through as bytes, never decoded or decompressed, streamed both ways.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 
 import aiohttp
@@ -75,3 +76,14 @@ async def relay(
         raise ConnectionResetError(f"{backend} broke off its answer: {exc}") from exc
     await response.write_eof()
     return response
+
+
+def from_loopback(request: web.Request) -> bool:
+    """Whether a request came from this machine: the test-only routes of the front ends answer nothing else."""
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback

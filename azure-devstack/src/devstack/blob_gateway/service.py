@@ -12,7 +12,6 @@ start with a letter or digit), so the routes never hide a real one.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections import Counter
@@ -34,6 +33,7 @@ from devstack.blob_gateway.errors import (
 )
 from devstack.blob_gateway.operations import Operation, Permission, Requirement, parse_target, resolve
 from devstack.blob_gateway.upstream import Upstream
+from devstack.http_relay import from_loopback
 from devstack.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -190,12 +190,12 @@ class _Gateway:
     # --- test routes
 
     async def show_decisions(self, request: web.Request) -> web.Response:
-        if not _from_loopback(request):
+        if not from_loopback(request):
             raise web.HTTPForbidden(text="loopback callers only")
         return web.json_response({"decisions": self._decisions_json()})
 
     async def clear_decisions(self, request: web.Request) -> web.Response:
-        if not _from_loopback(request):
+        if not from_loopback(request):
             raise web.HTTPForbidden(text="loopback callers only")
         self._decisions.clear()
         return web.Response(status=204)
@@ -205,13 +205,3 @@ class _Gateway:
             {"operation": operation, **decision.as_json(), "count": count}
             for (operation, decision), count in self._decisions.items()
         ]
-
-
-def _from_loopback(request: web.Request) -> bool:
-    try:
-        address = ipaddress.ip_address(request.remote or "")
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback

@@ -27,7 +27,6 @@ provisioned container over its RU/s does.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import weakref
@@ -47,7 +46,7 @@ from devstack.cosmos_gateway.credentials import Authenticator, Principal
 from devstack.cosmos_gateway.errors import CosmosError
 from devstack.cosmos_gateway.permissions import ControlPlane, required_checks
 from devstack.cosmos_gateway.resource import ITEM_WRITES, BadPath, Operation, Target, describe
-from devstack.http_relay import forwarded_headers, relay
+from devstack.http_relay import forwarded_headers, from_loopback, relay
 from devstack.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -327,7 +326,7 @@ class _Gateway:
             self._stats.connections += 1
 
     async def devtools(self, request: web.Request) -> web.StreamResponse:
-        if not _from_loopback(request):
+        if not from_loopback(request):
             raise web.HTTPForbidden(text="loopback callers only")
         route: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.Response]]] = {
             ("GET", DECISIONS_PATH): self._show_decisions,
@@ -413,13 +412,3 @@ def _rule_problem(rule: object) -> str | None:  # noqa: PLR0911 (one answer per 
 
 def _integer(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _from_loopback(request: web.Request) -> bool:
-    try:
-        address = ipaddress.ip_address(request.remote or "")
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
