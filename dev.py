@@ -36,6 +36,13 @@ CHECKOV_VENV = ROOT / ".venv-checkov"
 PREFERRED = (3, 13)
 MINIMUM = (3, 11)
 COMPAT_MINORS = (11, 12)
+# On 3.11 and 3.12: the app's own behaviour through the local host (ingest, queries, payloads,
+# diagnostics, the digest, secrets). The rest of the suite is about the tooling and Azure's answers,
+# which the Python running the app does not change, and runs once, on 3.13 (`test`).
+COMPAT_INTEGRATION = tuple(
+    f"tests/integration/test_{name}.py"
+    for name in ("ingest", "queries", "diagnostics", "digest", "secrets", "hardening")
+)
 
 USAGE = """usage: python3 dev.py COMMAND [ARGS...]
   up [ARGS]     start the local Azure stack and serve the app (python -m devstack up --help)
@@ -132,7 +139,7 @@ def run_compat(pytest_args: list[str]) -> int:
         log.parent.mkdir(parents=True, exist_ok=True)
     running = {}
     for minor, python in pythons.items():
-        cmd = [python, "-m", "pytest", "-q", "tests/unit", "tests/integration", *pytest_args]
+        cmd = [python, "-m", "pytest", "-q", "tests/unit", *COMPAT_INTEGRATION, *pytest_args]
         print("+", " ".join(cmd), f"> {logs[minor].relative_to(ROOT)}", flush=True)
         with logs[minor].open("wb") as out:
             running[minor] = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
