@@ -9,7 +9,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from devstack import grants
+from devstack import role_advice
 from devstack.declaration import Declaration
 from devstack.project import Project
 
@@ -45,7 +45,7 @@ def app_names() -> set[str]:
     """The names this app gives things: its settings, and the values infra/ gives them (containers,
     database, sources), and its secrets' prefix."""
     project = Project.find(ROOT)
-    _, resources = grants.evaluate(project)
+    _, resources = role_advice.evaluate(project)
     names: set[str] = set()
     for resource in Declaration.load(project.access_file).resources:
         names |= set(resource.settings_used())

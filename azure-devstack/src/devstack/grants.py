@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from infra_model.authorization import Assignment
-from infra_model.deployment import Deployment
-from infra_model.resources import AppResources
 
-from devstack import role_advice, sdk_actions
+from devstack import sdk_actions
 from devstack.declaration import Declaration, DeclaredAction, Resource
 from devstack.project import Project
 from devstack.role_advice import RoleAdvisor, resource_scopes
@@ -43,13 +41,6 @@ class ActionGrant:
     @property
     def scope_level(self) -> str:
         return scope_level(self.assignment.scope) if self.assignment else ""
-
-
-def evaluate(
-    project: Project, infra_dir: Path | None = None, environment: Mapping[str, str] | None = None
-) -> tuple[Deployment, AppResources]:
-    """infra/ deployed once, for reasoning (`role_advice.evaluate`)."""
-    return role_advice.evaluate(project, infra_dir, environment)
 
 
 def resolve(
